@@ -1,0 +1,72 @@
+"""Sphinx configuration for the modelnotes book.
+
+Every page is a MyST notebook executed at build time. This file decides, once per
+build, whether the build is the measured site (CUDA present) or a preview (no CUDA),
+and writes that, with the provenance, into a banner and a footer on every page.
+"""
+
+import html
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+# Pages build models from configs; nothing may reach for the Hugging Face hub. The
+# notebook kernels inherit this environment.
+for variable in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+    os.environ[variable] = "1"
+os.environ.setdefault("MPLBACKEND", "Agg")
+# Kernels must import the package from this checkout even when it is not installed
+# (the GPU machine's --no-venv build).
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))
+
+from modelnotes import __version__  # noqa: E402
+from modelnotes.provenance import check_gpu_requirement, collect  # noqa: E402
+
+check_gpu_requirement()  # MODELNOTES_REQUIRE_GPU=1 without CUDA stops the build here
+PROVENANCE = collect()
+
+project = "modelnotes"
+author = "the modelnotes authors"
+copyright = "2026, the modelnotes authors"
+release = version = __version__
+
+extensions = ["myst_nb", "sphinx_design", "sphinx_copybutton"]
+exclude_patterns = ["_build", "jupyter_execute", "**.ipynb_checkpoints", "README.md"]
+
+# ----- execution ------------------------------------------------------------------------
+nb_execution_mode = "force"  # every build runs every page: no cached numbers
+nb_execution_raise_on_error = True  # a page that fails to execute fails the build
+nb_execution_show_tb = True  # and the log shows why
+nb_execution_timeout = 900  # seconds per cell; the longest GPU sweeps stay well under it
+nb_merge_streams = True
+nb_execution_allow_errors = False
+
+myst_enable_extensions = ["colon_fence", "dollarmath", "amsmath", "deflist", "substitution",
+                          "attrs_inline"]
+myst_heading_anchors = 3
+
+# ----- the page ---------------------------------------------------------------------------
+html_theme = "sphinx_book_theme"
+html_title = "modelnotes"
+html_static_path = ["_static"]
+html_css_files = ["modelnotes.css"]
+html_last_updated_fmt = None
+
+_provenance_line = html.escape(PROVENANCE.sentence())
+html_theme_options = {
+    "home_page_in_toc": True,
+    "show_navbar_depth": 2,
+    "use_download_button": True,
+    "extra_footer": f'<p class="modelnotes-provenance">{_provenance_line}</p>',
+}
+if not PROVENANCE.measured_on_gpu:
+    html_theme_options["announcement"] = (
+        "<strong>Preview built without a GPU.</strong> Every structure, shape and parameter "
+        "count on this site is computed as usual, but the measured figures (GPU memory, "
+        "timings, anything labelled <em>measured</em>) ran on the CPU or were skipped: they "
+        "are not GPU measurements. The published book is built on an NVIDIA GPU.")
+html_context = {"modelnotes_provenance": PROVENANCE.as_dict()}

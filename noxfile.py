@@ -1,0 +1,63 @@
+"""Sessions: `nox -s tests` (pytest + doctests), `nox -s docs` (the book), `nox -s check_site`.
+
+On the GPU machine, which is offline and already has the packages, run
+`nox --no-venv -s docs`: installs are skipped there and the build uses that Python.
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+import nox
+
+nox.options.sessions = ["tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+ROOT = Path(__file__).parent
+OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+           "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0"}
+
+
+def _in_venv(session: nox.Session) -> bool:
+    # With --no-venv the session's "virtualenv" is a PassthroughEnv: use what is installed.
+    return not isinstance(session.virtualenv, nox.virtualenv.PassthroughEnv)
+
+
+def _install(session: nox.Session, extras: str) -> None:
+    if _in_venv(session):
+        session.install("-e", f".[{extras}]")
+    else:
+        session.log("--no-venv: using the packages already installed, with src/ on PYTHONPATH")
+        session.env["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """pytest over tests/ and the package's doctests."""
+    _install(session, "tests")
+    session.run("python", "-m", "pytest", *session.posargs, env=OFFLINE)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the book into docs/_build/html, executing every page.
+
+    With CUDA this is the measured site; without it, a bannered preview. Set
+    MODELNOTES_REQUIRE_GPU=1 to make a machine without CUDA fail the build.
+    """
+    _install(session, "docs")
+    build = ROOT / "docs" / "_build"
+    if build.exists() and "--keep" not in session.posargs:
+        shutil.rmtree(build)  # every page is executed afresh: no stale numbers
+    args = [a for a in session.posargs if a != "--keep"]
+    session.run("python", "-m", "sphinx", "-W", "--keep-going", "-b", "html",
+                "-j", "1", "docs", str(build / "html"), *args, env=OFFLINE)
+    session.log(f"the book is in {build / 'html' / 'index.html'}")
+
+
+@nox.session
+def check_site(session: nox.Session) -> None:
+    """Open the built book in headless Chromium and check every page (run `docs` first)."""
+    _install(session, "tests")
+    session.run("python", "scripts/check_site.py", "docs/_build/html", *session.posargs)
