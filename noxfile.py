@@ -6,6 +6,7 @@ On the GPU machine, which is offline and already has the packages, run
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import nox
@@ -23,20 +24,23 @@ def _in_venv(session: nox.Session) -> bool:
     return not isinstance(session.virtualenv, nox.virtualenv.PassthroughEnv)
 
 
-def _install(session: nox.Session, extras: str) -> None:
+def _install(session: nox.Session, extras: str) -> str:
+    """Install the package with *extras*; return the Python to run things with."""
     if _in_venv(session):
         session.install("-e", f".[{extras}]")
+        return "python"
     else:
         session.log("--no-venv: using the packages already installed, with src/ on PYTHONPATH")
         session.env["PYTHONPATH"] = os.pathsep.join(
             filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))
+        return sys.executable  # the interpreter nox itself runs on, which has the packages
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
     """pytest over tests/ and the package's doctests."""
-    _install(session, "tests")
-    session.run("python", "-m", "pytest", *session.posargs, env=OFFLINE)
+    python = _install(session, "tests")
+    session.run(python, "-m", "pytest", *session.posargs, env=OFFLINE)
 
 
 @nox.session
@@ -46,12 +50,12 @@ def docs(session: nox.Session) -> None:
     With CUDA this is the measured site; without it, a bannered preview. Set
     MODELNOTES_REQUIRE_GPU=1 to make a machine without CUDA fail the build.
     """
-    _install(session, "docs")
+    python = _install(session, "docs")
     build = ROOT / "docs" / "_build"
     if build.exists() and "--keep" not in session.posargs:
         shutil.rmtree(build)  # every page is executed afresh: no stale numbers
     args = [a for a in session.posargs if a != "--keep"]
-    session.run("python", "-m", "sphinx", "-W", "--keep-going", "-b", "html",
+    session.run(python, "-m", "sphinx", "-W", "--keep-going", "-b", "html",
                 "-j", "1", "docs", str(build / "html"), *args, env=OFFLINE)
     session.log(f"the book is in {build / 'html' / 'index.html'}")
 
@@ -59,5 +63,5 @@ def docs(session: nox.Session) -> None:
 @nox.session
 def check_site(session: nox.Session) -> None:
     """Open the built book in headless Chromium and check every page (run `docs` first)."""
-    _install(session, "tests")
-    session.run("python", "scripts/check_site.py", "docs/_build/html", *session.posargs)
+    python = _install(session, "tests")
+    session.run(python, "scripts/check_site.py", "docs/_build/html", *session.posargs)

@@ -43,6 +43,10 @@ nb_execution_raise_on_error = True  # a page that fails to execute fails the bui
 nb_execution_show_tb = True  # and the log shows why
 nb_execution_timeout = 900  # seconds per cell; the longest GPU sweeps stay well under it
 nb_merge_streams = True
+nb_render_markdown_format = "myst"  # Markdown a cell displays (tables included) renders like the page
+# Library chatter on stderr (tqdm, deprecation notes) is not content; failures still fail
+# the build through nb_execution_raise_on_error.
+nb_output_stderr = "remove"
 nb_execution_allow_errors = False
 
 myst_enable_extensions = ["colon_fence", "dollarmath", "amsmath", "deflist", "substitution",

@@ -12,9 +12,11 @@ True
 from __future__ import annotations
 
 import datetime as _dt
+import importlib.metadata
 import os
 import platform
 import subprocess
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -58,10 +60,10 @@ def _run(command: list[str], cwd: Path | None = None) -> str | None:
     return result.stdout.strip() or None
 
 
-def _version(module: str) -> str:
+def _version(distribution: str) -> str:
     try:
-        return __import__(module).__version__
-    except ImportError:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
         return "not installed"
 
 
@@ -135,6 +137,8 @@ def page_start() -> torch.device:
     """
     device = measurement_device()
     torch.manual_seed(0)
+    # transformers imports tqdm.auto, which warns in kernels without ipywidgets
+    warnings.filterwarnings("ignore", message="IProgress not found")
     info = collect()
     try:
         from IPython.display import Markdown, display
