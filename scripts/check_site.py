@@ -15,15 +15,16 @@ from __future__ import annotations
 import argparse
 import functools
 import http.server
-import io
 import shutil
 import subprocess
+import struct
 import sys
 import tempfile
 import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+import zlib
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -114,17 +115,38 @@ def image_problem(url: str) -> str | None:
     path = urllib.parse.urlparse(url).path.lower()
     if path.endswith(".svg"):
         return None if b"<svg" in data[:2000] else "is not an SVG"
-    if data.startswith(b"\x89PNG"):
-        import matplotlib.image
-
-        try:
-            matplotlib.image.imread(io.BytesIO(data), format="png")
-        except Exception as error:  # noqa: BLE001 - any decoder failure is a broken image
-            return f"does not decode ({error})"
-        return None
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return png_problem(data)
     if data[:3] == b"\xff\xd8\xff" or data[:6] in (b"GIF87a", b"GIF89a"):
         return None
     return "is not an image"
+
+
+def png_problem(data: bytes) -> str | None:
+    """Walk a PNG's chunks: every CRC must match and the image data must inflate fully."""
+    position, pixels = 8, b""
+    while position < len(data):
+        if position + 8 > len(data):
+            return "is truncated"
+        length, kind = struct.unpack(">I4s", data[position:position + 8])
+        body = data[position + 8:position + 8 + length]
+        crc = data[position + 8 + length:position + 12 + length]
+        if len(body) != length or len(crc) != 4:
+            return "is truncated"
+        if zlib.crc32(kind + body) != struct.unpack(">I", crc)[0]:
+            return f"has a corrupt {kind.decode(errors='replace')} chunk"
+        if kind == b"IDAT":
+            pixels += body
+        if kind == b"IEND":
+            break
+        position += 12 + length
+    else:
+        return "has no IEND chunk"
+    try:
+        raw = zlib.decompress(pixels)
+    except zlib.error as error:
+        return f"does not decode ({error})"
+    return None if raw else "has no pixels"
 
 
 def check(site: Path, expect: str, terms: list[str], screenshots: Path | None) -> list[str]:
