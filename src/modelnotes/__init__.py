@@ -2,7 +2,8 @@
 
 The package behind the book: a catalogue of models built from configs
 (:mod:`modelnotes.catalogue`), structure inspection (:mod:`modelnotes.structure`),
-diagrams drawn from configs (:mod:`modelnotes.diagrams`), build provenance
+diagrams drawn from configs (:mod:`modelnotes.diagrams`), measurements on the GPU
+(:mod:`modelnotes.measure`), build provenance
 (:mod:`modelnotes.provenance`) and the ``modelnotes`` command (:mod:`modelnotes.cli`).
 """
 
