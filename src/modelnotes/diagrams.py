@@ -104,21 +104,42 @@ def draw_side_by_side(stacks: list[tuple[str, list[Block]]], width: float = 4.2)
 
 # ----- families ------------------------------------------------------------------------
 
-def vgg_blocks(model) -> list[Block]:
-    """VGG from a torchvision module: one block per conv stage, read off ``model.features``."""
+def _side_after(side: int, layer) -> int:
+    """Height (= width) of a square map after a conv or pooling layer, as PyTorch rounds it."""
+    k, s, p = (v if isinstance(v, int) else v[0]
+               for v in (layer.kernel_size, layer.stride, layer.padding))
+    return (side + 2 * p - k) // s + 1
+
+
+def vgg_blocks(model, image: tuple[int, int, int] = (3, 224, 224)) -> list[Block]:
+    """VGG from a torchvision module: one block per conv stage, read off ``model.features``.
+
+    Sizes are worked out from each layer's kernel, stride and padding for a square *image*
+    (C, H, W); the chapter checks them against a real forward pass.
+    """
     from torch import nn
 
-    blocks = [Block("image", "3 × 224 × 224")]
-    convs: list[int] = []
+    channels, side = image[0], image[1]
+    blocks = [Block("image", f"{channels} × {side} × {side}")]
+    convs: list[nn.Conv2d] = []
     for layer in model.features:
         if isinstance(layer, nn.Conv2d):
-            convs.append(layer.out_channels)
+            convs.append(layer)
+            side = _side_after(side, layer)
         elif isinstance(layer, nn.MaxPool2d):
-            blocks.append(Block(f"{len(convs)} × (conv 3×3 + ReLU)", f"{convs[-1]} channels",
+            k = convs[0].kernel_size[0]
+            channels = convs[-1].out_channels
+            blocks.append(Block(f"{len(convs)} × (conv {k}×{k} + ReLU)",
+                                f"{convs[0].in_channels} → {channels} channels, {side} × {side}",
                                 "conv"))
-            blocks.append(Block("max-pool 2×2", "halves height and width", "pool"))
+            side = _side_after(side, layer)
+            blocks.append(Block(f"max-pool {layer.kernel_size}×{layer.kernel_size}, stride "
+                                f"{layer.stride}", f"→ {channels} × {side} × {side}", "pool"))
             convs = []
-    blocks.append(Block("adaptive avg-pool + flatten", "512 × 7 × 7 = 25088", "pool"))
+    out = model.avgpool.output_size
+    out_h, out_w = (out, out) if isinstance(out, int) else out
+    blocks.append(Block("adaptive avg-pool + flatten",
+                        f"{channels} × {out_h} × {out_w} = {channels * out_h * out_w}", "pool"))
     linears = [m for m in model.classifier if isinstance(m, nn.Linear)]
     for linear in linears[:-1]:
         blocks.append(Block("Linear + ReLU + Dropout", f"{linear.in_features} → {linear.out_features}",
@@ -128,25 +149,62 @@ def vgg_blocks(model) -> list[Block]:
     return blocks
 
 
-def resnet_blocks(model) -> list[Block]:
-    """ResNet from a torchvision module: stem, each stage's residual blocks, head."""
-    blocks = [Block("image", "3 × 224 × 224"),
-              Block("conv 7×7 stride 2 + BN + ReLU", f"{model.conv1.out_channels} channels", "conv"),
-              Block("max-pool 3×3 stride 2", "", "pool")]
+def resnet_blocks(model, image: tuple[int, int, int] = (3, 224, 224)) -> list[Block]:
+    """ResNet from a torchvision module: stem, every residual block with its own skip, head.
+
+    One box per residual block; the arrow on its left is that block's shortcut, added to
+    the block's output (identity, or a 1×1 projection where stride or channels change).
+    """
+    channels, side = image[0], image[1]
+    conv1, pool = model.conv1, model.maxpool
+    blocks = [Block("image", f"{channels} × {side} × {side}")]
+    side = _side_after(side, conv1)
+    blocks.append(Block(f"conv {conv1.kernel_size[0]}×{conv1.kernel_size[0]} stride "
+                        f"{conv1.stride[0]} + BN + ReLU",
+                        f"{channels} → {conv1.out_channels} channels, {side} × {side}", "conv"))
+    side = _side_after(side, pool)
+    blocks.append(Block(f"max-pool {pool.kernel_size}×{pool.kernel_size} stride {pool.stride}",
+                        f"→ {conv1.out_channels} × {side} × {side}", "pool"))
     for stage in ("layer1", "layer2", "layer3", "layer4"):
-        layer = getattr(model, stage)
-        first = layer[0]
-        kind = type(first).__name__  # BasicBlock or Bottleneck
-        out = first.conv1.out_channels * getattr(first, "expansion", 1)
-        stride = first.conv1.stride[0] if kind == "BasicBlock" else first.conv2.stride[0]
-        down = " + 1×1 projection" if first.downsample is not None else ""
-        start = len(blocks) - 1
-        blocks.append(Block(f"{stage}: {kind}{down}", f"{out} channels, stride {stride}", "conv",
-                            repeat=f"× {len(layer)}", residual_from=[start]))
-    blocks.append(Block("global avg-pool", f"{model.fc.in_features}", "pool"))
+        for index, block in enumerate(getattr(model, stage)):
+            kind = type(block).__name__  # BasicBlock or Bottleneck
+            strided = block.conv1 if kind == "BasicBlock" else block.conv2
+            last = getattr(block, "conv3", block.conv2)
+            side = _side_after(side, strided)
+            skip = "identity" if block.downsample is None else "1×1 projection"
+            blocks.append(Block(f"{stage}.{index}: {kind}, stride {strided.stride[0]}",
+                                f"{block.conv1.in_channels} → {last.out_channels} channels, "
+                                f"{side} × {side}; skip: {skip}", "conv",
+                                residual_from=[len(blocks) - 1]))
+    blocks.append(Block("global avg-pool + flatten", f"→ {model.fc.in_features}", "pool"))
     blocks.append(Block("Linear (classifier)", f"{model.fc.in_features} → {model.fc.out_features}",
                         "head"))
     return blocks
+
+
+def basic_block_blocks(block) -> list[Block]:
+    """Inside one torchvision BasicBlock: two 3×3 convs, and the shortcut added at the end."""
+    c_in, c_out = block.conv1.in_channels, block.conv2.out_channels
+
+    def conv_label(conv) -> str:
+        k = conv.kernel_size[0]
+        bias = "bias" if conv.bias is not None else "no bias"
+        return f"conv {k}×{k}, stride {conv.stride[0]}, {bias}"
+
+    if block.downsample is None:
+        skip = "shortcut: identity, x itself"
+    else:
+        proj = block.downsample[0]
+        skip = (f"shortcut: {conv_label(proj)} + BN, "
+                f"{proj.in_channels} → {proj.out_channels}")
+    return [
+        Block("input x", f"{c_in} channels"),
+        Block(conv_label(block.conv1), f"{c_in} → {c_out} channels", "conv"),
+        Block("BatchNorm2d + ReLU", f"{c_out} channels", "norm"),
+        Block(conv_label(block.conv2), f"{c_out} → {c_out} channels", "conv"),
+        Block("BatchNorm2d", f"{c_out} channels", "norm"),
+        Block("add shortcut, then ReLU", skip, "io", residual_from=[0]),
+    ]
 
 
 def lstm_blocks(model) -> list[Block]:
@@ -155,9 +213,11 @@ def lstm_blocks(model) -> list[Block]:
     blocks = [Block("input sequence", f"(S, B, {lstm.input_size})")]
     for layer in range(lstm.num_layers):
         width = lstm.input_size if layer == 0 else lstm.hidden_size
-        blocks.append(Block(f"LSTM layer {layer + 1}", f"{width} → {lstm.hidden_size}, "
-                            "gates i f g o, states (h, c)", "recurrent"))
-    blocks.append(Block("last time step", f"(B, {lstm.hidden_size})", "io"))
+        gates = 4 * lstm.hidden_size
+        blocks.append(Block(f"LSTM layer {layer + 1}: {width} → {lstm.hidden_size}, gates i f g o",
+                            f"W_ih {gates}×{width}, W_hh {gates}×{lstm.hidden_size}, "
+                            "2 biases", "recurrent"))
+    blocks.append(Block("last time step: top layer's h_S", f"(B, {lstm.hidden_size})", "io"))
     blocks.append(Block("Linear (classifier)", f"{model.fc.in_features} → {model.fc.out_features}",
                         "head"))
     return blocks
