@@ -873,13 +873,41 @@ def _catalogue_config(name: str, arch: str):
 NAMED: tuple[str, ...] = tuple(_named_tables())
 
 
+_TV_RESNEXT = {"resnext50_32x4d": (50, 32, 4), "resnext101_32x8d": (101, 32, 8),
+               "resnext101_64x4d": (101, 64, 4), "wide_resnet50_2": (50, 1, 128),
+               "wide_resnet101_2": (101, 1, 128)}
+
+
+def _torchvision_config(name: str) -> dict | None:
+    """torchvision's VGG/ResNet family names as configs (vgg16_bn, resnet50, resnext…)."""
+    base, bn = (name[:-3], True) if name.endswith("_bn") else (name, False)
+    if base.startswith("vgg") and base[3:].isdigit() and int(base[3:]) in _VGG_DEPTH:
+        return {"model_type": "vgg", "depth": int(base[3:]), "batch_norm": bn}
+    if name.startswith("resnet") and name[6:].isdigit() and int(name[6:]) in RESNET_DEPTHS:
+        return {"model_type": "resnet", "depth": int(name[6:])}
+    if name in _TV_RESNEXT:
+        depth, groups, width = _TV_RESNEXT[name]
+        block, layers = RESNET_DEPTHS[depth]
+        return {"model_type": "resnet", "block": block, "layers": layers, "groups": groups,
+                "width_per_group": width}
+    return None
+
+
 def named_config(name: str) -> dict:
-    """The config dict (config.json style) for a catalogue or issue-3 model name."""
-    try:
-        return _named_tables()[name]()
-    except KeyError:
-        raise UnsupportedModelError(
-            f"unknown model {name!r}; known: {', '.join(NAMED)}") from None
+    """The config dict (config.json style) for a catalogue or issue-3 model name, or a
+    torchvision VGG/ResNet/ResNeXt/wide-ResNet name.
+
+    >>> named_config("vgg19_bn")
+    {'model_type': 'vgg', 'depth': 19, 'batch_norm': True}
+    """
+    tables = _named_tables()
+    if name in tables:
+        return tables[name]()
+    tv = _torchvision_config(name)
+    if tv is not None:
+        return tv
+    raise UnsupportedModelError(f"unknown model {name!r}; known: {', '.join(NAMED)} "
+                                "and torchvision's vgg*/resnet*/resnext*/wide_resnet* names")
 
 
 # ----- the second count: build on meta and count unique parameters ---------------------
