@@ -17,7 +17,8 @@ sys.path.insert(0, str(ROOT / "src"))
 # notebook kernels inherit this environment.
 for variable in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
     os.environ[variable] = "1"
-os.environ.setdefault("MPLBACKEND", "Agg")
+# Kernels must keep ipykernel's inline backend so figures render: no MPLBACKEND here.
+os.environ.pop("MPLBACKEND", None)
 # Kernels must import the package from this checkout even when it is not installed
 # (the GPU machine's --no-venv build).
 os.environ["PYTHONPATH"] = os.pathsep.join(
