@@ -139,12 +139,25 @@ def test_errors():
 
 
 def test_formulas_do_not_import_torch():
-    code = ("import sys; from modelnotes.params import count; "
-            "n = count('deepseek-v3').total; assert 'torch' not in sys.modules, 'torch'; print(n)")
+    code = ("import sys; from modelnotes.params import NAMED, count; "
+            "totals = [count(n).total for n in NAMED]; "
+            "assert 'torch' not in sys.modules, 'torch imported'; print(totals[NAMED.index('deepseek-v3')])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={"PYTHONPATH": ":".join(sys.path), "HF_HUB_OFFLINE": "1"})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "671026404352"
+
+
+def test_catalogue_configs_match_the_catalogue():
+    from modelnotes.catalogue import GPT2_SHAPES
+
+    assert {k: v for k, v in GPT2_SHAPES.items()} == {
+        k: tuple(named_config(k)[f] for f in ("n_embd", "n_layer", "n_head")) for k in GPT2_SHAPES}
+    for name in ("bert-base-uncased", "t5-small", "cs336-lm", "gpt2-xl"):
+        official = catalogue.entry(name).config().to_dict()
+        mine = named_config(name)
+        assert {k: official[k] for k in mine if k not in ("architectures", "model_type")} == {
+            k: v for k, v in mine.items() if k not in ("architectures", "model_type")}, name
 
 
 # ----- property tests: random small configs, formula == meta count -------------------------

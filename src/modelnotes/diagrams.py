@@ -234,7 +234,8 @@ def bert_blocks(config) -> list[Block]:
     ]
     start = len(blocks) - 1
     blocks += [
-        Block("multi-head self-attention", f"{a} heads × {h // a}, bidirectional", "attention",
+        Block("multi-head self-attention (Q, K, V, output)",
+              f"{a} heads × {h // a}, bidirectional: no causal mask", "attention",
               repeat=f"× {config.num_hidden_layers}", span=4),
         Block("Add & LayerNorm", "post-norm", "norm", residual_from=[start]),
         Block(f"feed-forward ({config.hidden_act.upper()})", f"{h} → {f} → {h}", "ffn"),

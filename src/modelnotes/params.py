@@ -59,6 +59,11 @@ class Count:
     ``times`` identical copies exist (layers, experts), of which a token uses
     ``active_times`` (routed experts: top-k; None means all). ``kind`` is "embedding" for
     vocabulary and position tables and untied output projections onto the vocabulary.
+    Under a node with ``times`` N, the children's totals are per copy.
+
+    "Active" counts every parameter a token's forward pass reads except the routed experts
+    it skips; the input embedding is included (only one row is read). DeepSeek's README
+    figure "36.6B activated" leaves the input embedding out; its "37B" keeps it in.
 
     >>> layer = Count("layer", children=[Count("attn", 40), Count("mlp", 60)], times=3)
     >>> layer.total, layer.unit
@@ -205,7 +210,9 @@ def relative_attention_bias(num_buckets: int, num_heads: int) -> int:
 def attention(hidden: int, num_heads: int, num_kv_heads: int | None = None,
               head_dim: int | None = None, *, q_bias: bool = False, k_bias: bool | None = None,
               v_bias: bool | None = None, o_bias: bool = False, qk_norm: bool = False,
-              kv_hidden: int | None = None, name: str = "attention") -> Count:
+              kv_hidden: int | None = None, name: str = "attention",
+              proj_names: tuple[str, str, str, str] = ("q_proj", "k_proj", "v_proj", "o_proj"),
+              ) -> Count:
     """Multi-head attention: MHA (kv = heads), GQA (kv < heads), MQA (kv = 1).
 
     q: d x (H*hd), k and v: d_kv x (KV*hd), o: (H*hd) x d. ``head_dim`` need not be
@@ -217,12 +224,13 @@ def attention(hidden: int, num_heads: int, num_kv_heads: int | None = None,
     kv_in = hidden if kv_hidden is None else kv_hidden
     k_bias = q_bias if k_bias is None else k_bias
     v_bias = q_bias if v_bias is None else v_bias
+    q, k, v, o = proj_names
     return _node(
         name,
-        _leaf("q_proj", linear(hidden, num_heads * hd, q_bias)),
-        _leaf("k_proj", linear(kv_in, kv * hd, k_bias)),
-        _leaf("v_proj", linear(kv_in, kv * hd, v_bias)),
-        _leaf("o_proj", linear(num_heads * hd, hidden, o_bias)),
+        _leaf(q, linear(hidden, num_heads * hd, q_bias)),
+        _leaf(k, linear(kv_in, kv * hd, k_bias)),
+        _leaf(v, linear(kv_in, kv * hd, v_bias)),
+        _leaf(o, linear(num_heads * hd, hidden, o_bias)),
         _leaf("q_norm", rmsnorm(hd)) if qk_norm else None,
         _leaf("k_norm", rmsnorm(hd)) if qk_norm else None,
     )
@@ -268,7 +276,13 @@ def moe(hidden: int, num_experts: int, top_k: int, expert_intermediate: int, *,
         shared_intermediate: int = 0, router_bias: bool = False, gated: bool = True,
         expert_bias: bool = False, name: str = "moe") -> Count:
     """Mixture of experts: a router d -> E, E routed experts (top_k active per token) and,
-    optionally, an always-on shared expert of width ``shared_intermediate``."""
+    optionally, an always-on shared expert of width ``shared_intermediate``.
+
+    DeepSeek-V3's router also has ``e_score_correction_bias`` (E floats per MoE layer, used
+    only to pick experts): transformers registers it as a buffer, so it is not a parameter
+    here and not in the meta count; DeepSeek's own inference code makes it an
+    ``nn.Parameter`` and the checkpoint stores it (58 x 256 = 14,848 values for V3).
+    """
     return _node(
         name,
         _leaf("router", linear(hidden, num_experts, router_bias)),
@@ -440,7 +454,7 @@ def t5(config: Any, architecture: str | None = None) -> Count:
     Ld = f("num_decoder_layers", L)
 
     def attn(name: str) -> Count:
-        return attention(d, H, head_dim=dkv, name=name)
+        return attention(d, H, head_dim=dkv, name=name, proj_names=("q", "k", "v", "o"))
 
     ffn_node = _node("DenseReluDense",
                      *([_leaf("wi_0", linear(d, ff, False)), _leaf("wi_1", linear(d, ff, False))]
@@ -824,7 +838,14 @@ def _grok_cfg(which: int) -> dict:
     return fields
 
 
+_GPT2_SHAPES = {  # n_embd, n_layer, n_head (as modelnotes.catalogue.GPT2_SHAPES)
+    "gpt2": (768, 12, 12), "gpt2-medium": (1_024, 24, 16), "gpt2-large": (1_280, 36, 20),
+    "gpt2-xl": (1_600, 48, 25)}
+
+
 def _named_tables() -> dict[str, Any]:
+    """Name -> config dict. The catalogue's models are repeated here as plain dicts so that
+    the formulas never import torch; tests check each against the catalogue's builder."""
     return {
         "vgg16": lambda: {"model_type": "vgg", "cfg": "D", "batch_norm": False,
                           "num_classes": 1000},
@@ -832,11 +853,24 @@ def _named_tables() -> dict[str, Any]:
                              "num_classes": 1000},
         "course-lstm": lambda: {"model_type": "lstm", "input_size": 100, "hidden_size": 256,
                                 "num_layers": 2, "num_classes": 10},
-        "bert-base-uncased": _catalogue_config("bert-base-uncased", "BertModel"),
-        "t5-small": _catalogue_config("t5-small", "T5ForConditionalGeneration"),
-        **{g: _catalogue_config(g, "GPT2LMHeadModel")
-           for g in ("gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl")},
-        "cs336-lm": _catalogue_config("cs336-lm", "LlamaForCausalLM"),
+        "bert-base-uncased": lambda: {
+            "model_type": "bert", "architectures": ["BertModel"], "vocab_size": 30_522,
+            "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
+            "intermediate_size": 3_072, "max_position_embeddings": 512, "type_vocab_size": 2},
+        "t5-small": lambda: {
+            "model_type": "t5", "architectures": ["T5ForConditionalGeneration"],
+            "vocab_size": 32_128, "d_model": 512, "d_kv": 64, "d_ff": 2_048, "num_layers": 6,
+            "num_decoder_layers": 6, "num_heads": 8, "relative_attention_num_buckets": 32,
+            "feed_forward_proj": "relu"},
+        **{g: (lambda d=d, L=L, H=H: {
+            "model_type": "gpt2", "architectures": ["GPT2LMHeadModel"], "vocab_size": 50_257,
+            "n_positions": 1_024, "n_embd": d, "n_layer": L, "n_head": H})
+           for g, (d, L, H) in _GPT2_SHAPES.items()},
+        "cs336-lm": lambda: {  # CS336 assignment 1: GPT-2 XL shape, LLaMA-style, untied
+            "model_type": "llama", "architectures": ["LlamaForCausalLM"], "vocab_size": 50_257,
+            "max_position_embeddings": 1_024, "num_hidden_layers": 48, "hidden_size": 1_600,
+            "num_attention_heads": 25, "num_key_value_heads": 25, "intermediate_size": 6_400,
+            "tie_word_embeddings": False, "attention_bias": False, "mlp_bias": False},
         "llama4-scout": lambda: _llama4(16, 1, True),
         "llama4-maverick": lambda: _llama4(128, 2, False),
         "deepseek-v3": _deepseek_v3,
@@ -857,17 +891,6 @@ def _named_tables() -> dict[str, Any]:
             "num_local_experts": 8, "num_experts_per_tok": 2, "tie_word_embeddings": False,
             "max_position_embeddings": 32_768},
     }
-
-
-def _catalogue_config(name: str, arch: str):
-    def make() -> dict:
-        from .catalogue import entry
-
-        d = entry(name).config().to_dict()
-        d["architectures"] = [arch]
-        return d
-
-    return make
 
 
 NAMED: tuple[str, ...] = tuple(_named_tables())
