@@ -14,8 +14,9 @@ import sys
 import pytest
 
 from modelnotes import catalogue
-from modelnotes.params import (NAMED, Count, MissingFieldError, UnsupportedModelError, count,
-                               named_config, pytorch_count)
+from modelnotes.params import (NAMED, Count, MissingFieldError, UnsupportedModelError,
+                               attention, batchnorm, conv2d, count, embedding, ffn, layernorm,
+                               linear, lstm, mla, moe, named_config, pytorch_count, rmsnorm)
 
 # Exact unique-parameter counts published or derived from official configs (facts.md),
 # each reproduced below by both counts.
@@ -45,6 +46,44 @@ PUBLISHED = {
     "grok-2": 269_515_497_472,
     "mixtral-8x7b": 46_702_792_704,
 }
+
+
+def _n(module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_layer_formulas_equal_torch_modules():
+    import torch
+    from torch import nn
+
+    r = random.Random(0)
+    with torch.device("meta"):
+        for _ in range(DRAWS):
+            i, o, b = r.randint(1, 50), r.randint(1, 50), r.random() < 0.5
+            assert linear(i, o, b) == _n(nn.Linear(i, o, bias=b))
+            assert embedding(i, o) == _n(nn.Embedding(i, o))
+            assert layernorm(o, b) == _n(nn.LayerNorm(o, bias=b))
+            assert rmsnorm(o) == _n(nn.RMSNorm(o))
+            assert batchnorm(o, b) == _n(nn.BatchNorm2d(o, affine=b))
+            g = r.choice([1, 2, 4])
+            k = (r.randint(1, 5), r.randint(1, 5))
+            assert conv2d(4 * i, 4 * o, k, b, g) == _n(nn.Conv2d(4 * i, 4 * o, k, bias=b, groups=g))
+            h, layers, bi = r.randint(2, 20), r.randint(1, 3), r.random() < 0.5
+            p = r.choice([0, r.randint(1, h - 1)])
+            assert lstm(i, h, layers, bi, p, b) == _n(
+                nn.LSTM(i, h, layers, bias=b, bidirectional=bi, proj_size=p))
+            heads, kv = _heads(r)
+            hd = r.randint(1, 8)
+            a = attention(o, heads, kv, hd, q_bias=b, o_bias=not b, qk_norm=b)
+            assert a.total == linear(o, heads * hd, b) + 2 * linear(o, kv * hd, b) + linear(
+                heads * hd, o, not b) + (2 * hd if b else 0)
+            f = ffn(o, i, gated=b, bias=not b)
+            assert f.total == (3 if b else 2) * o * i + (0 if b else i + o)
+    m = moe(8, 4, 2, 6, shared_intermediate=5, router_bias=True)
+    assert (m.total, m.active) == (8 * 4 + 4 + 4 * 3 * 8 * 6 + 3 * 8 * 5,
+                                   8 * 4 + 4 + 2 * 3 * 8 * 6 + 3 * 8 * 5)
+    no_q_lora = mla(16, 2, None, 4, 3, 2, 5)
+    assert no_q_lora.find("q_proj").total == 16 * 2 * 5
 
 
 def test_every_name_has_a_published_count():
@@ -328,6 +367,7 @@ def test_property_llama4_multimodal():
         _agree(cfg, "Llama4ForConditionalGeneration")
 
 
+@pytest.mark.filterwarnings("ignore:Initializing zero-element tensors")  # n_shared_experts=0
 def test_property_deepseek_v3():
     from transformers import DeepseekV3Config
 
@@ -417,5 +457,6 @@ def test_property_lstm():
         config = {"model_type": "lstm", "input_size": r.randint(1, 20), "hidden_size": h,
                   "num_layers": r.randint(1, 3), "bidirectional": r.random() < 0.5,
                   "proj_size": r.choice([0, 0, r.randint(1, h - 1) if h > 1 else 0]),
+                  "bias": r.random() < 0.8,
                   "num_classes": r.randint(2, 10)}
         assert count(config).total == pytorch_count(config)

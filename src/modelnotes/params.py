@@ -744,7 +744,8 @@ def lstm_classifier(config: Any, architecture: str | None = None) -> Count:
     h, p = f("hidden_size"), f("proj_size", 0)
     dirs = 2 if f("bidirectional", False) else 1
     return _node("LSTMClassifier",
-                 _leaf("lstm", lstm(f("input_size"), h, f("num_layers", 1), dirs == 2, p)),
+                 _leaf("lstm", lstm(f("input_size"), h, f("num_layers", 1), dirs == 2, p,
+                                    f("bias", True))),
                  _leaf("fc", linear((p or h) * dirs, f("num_classes"))))
 
 
@@ -974,8 +975,8 @@ def build_meta(config: Any, architecture: str | None = None, *, mtp: bool = Fals
             h, p = f("hidden_size"), f("proj_size", 0)
             bi = f("bidirectional", False)
             return nn.ModuleDict({
-                "lstm": nn.LSTM(f("input_size"), h, f("num_layers", 1), bidirectional=bi,
-                                proj_size=p),
+                "lstm": nn.LSTM(f("input_size"), h, f("num_layers", 1), bias=f("bias", True),
+                                bidirectional=bi, proj_size=p),
                 "fc": nn.Linear((p or h) * (2 if bi else 1), f("num_classes"))})
         return _build_hf(config, mt, architecture, mtp)
 
