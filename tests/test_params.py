@@ -16,7 +16,8 @@ import pytest
 from modelnotes import catalogue
 from modelnotes.params import (NAMED, Count, MissingFieldError, UnsupportedModelError,
                                attention, batchnorm, conv2d, count, embedding, ffn, layernorm,
-                               linear, lstm, mla, moe, named_config, pytorch_count, rmsnorm)
+                               linear, load_config, lstm, mla, moe, named_config, pytorch_count,
+                               report, rmsnorm)
 
 # Exact unique-parameter counts published or derived from official configs (facts.md),
 # each reproduced below by both counts.
@@ -164,6 +165,29 @@ def test_count_structure_and_dict_are_consistent():
     check(c)
     layers = c.find("language_model").find("layers")
     assert sorted(ch.times for ch in layers.children) == [24, 24]  # dense and MoE interleaved
+
+
+def test_config_json_like_the_hub(tmp_path):
+    # an official-style config.json: extra fields (quantization, auto_map, rope scaling) and
+    # no derived fields; no remote code is run
+    cfg = {**named_config("deepseek-v3"), "auto_map": {"AutoConfig": "configuration_deepseek.X"},
+           "quantization_config": {"quant_method": "fp8", "fmt": "e4m3",
+                                   "weight_block_size": [128, 128]},
+           "rope_scaling": {"type": "yarn", "factor": 40, "original_max_position_embeddings": 4096,
+                            "beta_fast": 32, "beta_slow": 1, "mscale": 1.0, "mscale_all_dim": 1.0},
+           "torch_dtype": "bfloat16"}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    r = report(load_config(str(path)))
+    assert r["total"] == r["pytorch"] == 671_026_404_352 and r["difference"] == 0
+    assert r["bytes"]["fp8"] == r["total"]
+    json.dumps(r)
+    (tmp_path / "bad.json").write_text("{oops")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        load_config(str(tmp_path / "bad.json"))
+    (tmp_path / "nomt.json").write_text("{}")
+    with pytest.raises(ValueError, match="model_type"):
+        load_config(str(tmp_path / "nomt.json"))
 
 
 def test_errors():

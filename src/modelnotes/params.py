@@ -37,7 +37,8 @@ __all__ = [
     "Count", "MissingFieldError", "UnsupportedModelError",
     "linear", "embedding", "layernorm", "rmsnorm", "conv2d", "batchnorm", "lstm",
     "attention", "mla", "ffn", "moe", "relative_attention_bias",
-    "count", "pytorch_count", "named_config", "NAMED", "VGG_CFGS", "RESNET_DEPTHS",
+    "count", "pytorch_count", "named_config", "load_config", "report", "weight_bytes",
+    "NAMED", "VGG_CFGS", "RESNET_DEPTHS",
 ]
 
 
@@ -1033,3 +1034,56 @@ def pytorch_count(config: Any, architecture: str | None = None, *, mtp: bool = F
     """
     model = build_meta(config, architecture, mtp=mtp)
     return sum(p.numel() for p in model.parameters())  # parameters() yields a tied tensor once
+
+
+# ----- one summary for the command line and the book -----------------------------------
+
+BITS = {"fp32": 32, "bf16": 16, "fp8": 8, "fp4": 4}
+
+
+def weight_bytes(n: int) -> dict[str, int]:
+    """Bytes to hold *n* weights per dtype (elements only: block scales not included).
+
+    >>> weight_bytes(3)
+    {'fp32': 12, 'bf16': 6, 'fp8': 3, 'fp4': 2}
+    """
+    return {k: -(-n * bits // 8) for k, bits in BITS.items()}
+
+
+def load_config(path: str) -> dict:
+    """A Hugging Face style config.json as a dict; ValueError with a one-line reason."""
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except OSError as e:
+        raise ValueError(f"cannot read {path}: {e.strerror}") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON: {e.msg} (line {e.lineno})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a config must be a JSON object")
+    if "model_type" not in data:
+        raise ValueError(f"{path}: no 'model_type'")
+    return data
+
+
+def report(config: Any, architecture: str | None = None, *, check: bool = True,
+           mtp: bool = False) -> dict[str, Any]:
+    """Everything about one model's parameters as one JSON-ready dict: ``total`` (formula),
+    ``pytorch`` (meta-device count, None without *check*), ``difference``, ``active``,
+    ``embedding``, ``non_embedding``, ``bytes`` per dtype and ``components``.
+
+    >>> r = report("qwen3-30b-a3b", check=False)
+    >>> r["total"], r["active"], r["bytes"]["bf16"]
+    (30532122624, 3353032704, 61064245248)
+    """
+    name = config if isinstance(config, str) else None
+    if isinstance(config, str):
+        config = named_config(config)
+    c = count(config, architecture, mtp=mtp)
+    pt = pytorch_count(config, architecture, mtp=mtp) if check else None
+    return {"model": name or c.name, "architecture": c.name, "total": c.total, "pytorch": pt,
+            "difference": None if pt is None else c.total - pt, "active": c.active,
+            "embedding": c.embedding, "non_embedding": c.non_embedding,
+            "bytes": weight_bytes(c.total), "components": c.to_dict()}
