@@ -14,10 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import matplotlib
-
-matplotlib.use("Agg")  # draw into files and notebooks, never to a window
-
 import matplotlib.pyplot as plt
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 

@@ -33,3 +33,34 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]],
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
     lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
     return Markdown("\n".join(lines))
+
+
+def png(fig, dpi: int = 110):
+    """A matplotlib figure as an IPython PNG image, and the figure closed.
+
+    Closing matters in a notebook: an open figure would be drawn a second time at the end
+    of the cell. The image can be displayed, or glued and placed in the text.
+    """
+    import io
+
+    import matplotlib.pyplot as plt
+    from IPython.display import Image
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return Image(buffer.getvalue())
+
+
+def show_lines(obj, *needles: str) -> None:
+    """Print the lines of *obj*'s source that contain any of *needles*, with their line numbers.
+
+    >>> show_lines(show_lines, "def show_lines")  # doctest: +ELLIPSIS
+    ...  def show_lines(obj, *needles: str) -> None:
+    """
+    import inspect
+
+    lines, start = inspect.getsourcelines(obj)
+    for offset, line in enumerate(lines):
+        if any(needle in line for needle in needles):
+            print(f"{start + offset:5d}  {line.rstrip()}")
