@@ -55,8 +55,11 @@ def png(fig, dpi: int = 110):
 def show_lines(obj, *needles: str) -> None:
     """Print the lines of *obj*'s source that contain any of *needles*, with their line numbers.
 
-    >>> show_lines(show_lines, "def show_lines")  # doctest: +ELLIPSIS
-    ...  def show_lines(obj, *needles: str) -> None:
+    >>> import contextlib, io
+    >>> with contextlib.redirect_stdout(io.StringIO()) as printed:
+    ...     show_lines(show_lines, "def show_lines")
+    >>> printed.getvalue().split()[1:3]
+    ['def', 'show_lines(obj,']
     """
     import inspect
 
