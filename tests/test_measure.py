@@ -27,10 +27,13 @@ def test_cpu_measures_nothing_and_says_so():
     assert result.parameters == 11_689_512
     assert result.parameter_bytes == 4 * 11_689_512
     assert result.predicted_bytes >= result.parameter_bytes + result.buffer_bytes
+    assert result.slack_bound == 2**20 * sum(1 for t in unique_tensors(build("resnet18", "meta"))
+                                             if t.numel() * 4 > 2**20)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("name", ["resnet18", "course-lstm", "gpt2", "t5-small", "bert-base-uncased"])
-def test_measured_equals_predicted_on_cuda(name):
+def test_measured_within_the_allocator_bound_on_cuda(name):
     result = measure_weights(name, "cuda")
-    assert result.measured_bytes == result.predicted_bytes
+    # never less than the rounded tensors; more by under 1 MiB per large tensor at most
+    assert 0 <= result.measured_bytes - result.predicted_bytes < max(result.slack_bound, 1)
