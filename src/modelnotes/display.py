@@ -8,7 +8,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
+
+
+@dataclass(frozen=True)
+class MarkdownText:
+    """Markdown that a notebook displays as Markdown (IPython looks for ``_repr_markdown_``)."""
+
+    data: str
+
+    def _repr_markdown_(self) -> str:
+        return self.data
 
 
 def _cell(value: object) -> str:
@@ -20,19 +31,17 @@ def _cell(value: object) -> str:
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]],
-                   align: Sequence[str] | None = None):
-    """An IPython Markdown object holding a table; integers get thousands separators.
+                   align: Sequence[str] | None = None) -> MarkdownText:
+    """A Markdown table a notebook renders as a table; integers get thousands separators.
 
     *align* is one Markdown alignment marker per column (``"---"``, ``"--:"``, ``":-:"``).
     """
-    from IPython.display import Markdown
-
     align = list(align) if align else ["---"] * len(header)
     if len(align) != len(header) or any(len(row) != len(header) for row in rows):
         raise ValueError("every row and the alignment need one entry per header column")
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
     lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
-    return Markdown("\n".join(lines))
+    return MarkdownText("\n".join(lines))
 
 
 def png(fig, dpi: int = 110):
