@@ -36,7 +36,7 @@ copyright = "2026, the modelnotes authors"
 release = version = __version__
 
 extensions = ["myst_nb", "sphinx_design", "sphinx_copybutton"]
-exclude_patterns = ["_build", "jupyter_execute", "**.ipynb_checkpoints", "README.md"]
+exclude_patterns = ["_build", "jupyter_execute", "**.ipynb_checkpoints", "README.md", "_static"]
 
 # ----- execution ------------------------------------------------------------------------
 nb_execution_mode = "force"  # every build runs every page: no cached numbers
@@ -60,6 +60,8 @@ html_title = "modelnotes"
 html_static_path = ["_static"]
 html_css_files = ["modelnotes.css"]
 html_last_updated_fmt = None
+# MathJax ships with the book (docs/_static/mathjax/README.md): equations render offline too.
+mathjax_path = "mathjax/tex-svg.js"
 
 _provenance_line = html.escape(PROVENANCE.sentence())
 html_theme_options = {

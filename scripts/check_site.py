@@ -5,7 +5,8 @@
 
 Serves the site on 127.0.0.1, renders every page in Chromium (JavaScript on), and fails if
 a page of the book is missing, a page shows an execution error or a traceback, an image
-does not load or decode, the provenance footer is missing, the preview banner is missing
+does not load or decode, an equation is left as raw TeX (MathJax ships with the book, so
+this holds offline), the provenance footer is missing, the preview banner is missing
 from a preview (or present on a measured build), or the search page finds nothing for a
 term the book uses. Exit status 0 when every check passes, 1 otherwise, 2 on bad usage.
 """
@@ -46,11 +47,17 @@ class PageParser(HTMLParser):
         self.classes: set[str] = set()
         self.search_results = 0
         self._in_search_list = 0
+        self.math = 0  # spans and divs Sphinx wrote TeX into
+        self.typeset = 0  # what MathJax turned into rendered maths
 
     def handle_starttag(self, tag, attrs):
         attributes = dict(attrs)
         classes = (attributes.get("class") or "").split()
         self.classes.update(classes)
+        if "math" in classes and tag in ("span", "div"):
+            self.math += 1
+        if tag == "mjx-container":
+            self.typeset += 1
         if tag == "img" and attributes.get("src"):
             self.images.append(attributes["src"])
         if tag == "ul" and "search" in classes:
@@ -168,6 +175,8 @@ def check(site: Path, expect: str, terms: list[str], screenshots: Path | None) -
             parsed.feed(dom)
             problems = [f"shows an execution error ({marker!r})" for marker in ERROR_MARKERS
                         if marker in dom]
+            if parsed.typeset < parsed.math:
+                problems.append(f"typeset {parsed.typeset} of {parsed.math} equations (MathJax)")
             if "modelnotes-provenance" not in parsed.classes:
                 problems.append("has no provenance footer")
             bannered = "bd-header-announcement" in parsed.classes and "Preview built without a GPU" in dom
@@ -180,7 +189,7 @@ def check(site: Path, expect: str, terms: list[str], screenshots: Path | None) -
                 if problem:
                     problems.append(f"image {src} {problem}")
             status = "ok" if not problems else "FAIL"
-            print(f"{status:4} {page} ({len(parsed.images)} images)")
+            print(f"{status:4} {page} ({len(parsed.images)} images, {parsed.math} equations)")
             failures += [f"{page}: {p}" for p in problems]
         for term in terms:
             dom = render(chromium, f"{root}search.html?q={urllib.parse.quote(term)}", profile)
