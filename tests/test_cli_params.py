@@ -69,6 +69,13 @@ def test_human_output(capsys):
     assert "PyTorch (meta device)" not in out
 
 
+def test_small_models_show_megabytes(capsys):
+    assert main(["params", "course-lstm", "--no-check"]) == 0
+    out = capsys.readouterr().out
+    # 895,498 fp32 weights are 3,581,992 bytes: 3.58 MB, 3.42 MiB, not "0.00 GB"
+    assert "3.58 MB" in out and "3.42 MiB" in out and " GB" not in out
+
+
 def test_human_output_has_the_check_line():
     result = run("params", "resnet18")
     assert result.returncode == 0, result.stderr

@@ -125,8 +125,10 @@ def _params_text(info: dict, tree) -> str:
         lines.append(f"{label + ':':<19}{n:>17,}  ({_short(n)}){'  ' + note if note else ''}")
     lines.append("")
     lines.append("Weights in memory (elements only):")
+    large = info["bytes"]["fp32"] >= 1e9  # MB for small models, so they do not read 0.00 GB
+    scale, binary, unit = (1e9, 2**30, "GB") if large else (1e6, 2**20, "MB")
     for dtype, n in info["bytes"].items():
-        lines.append(f"  {dtype:<5}{n / 1e9:>14,.2f} GB{n / 2**30:>14,.2f} GiB")
+        lines.append(f"  {dtype:<5}{n / scale:>14,.2f} {unit}{n / binary:>14,.2f} {unit[0]}iB")
     if info["pytorch"] is not None:
         lines.append("")
         lines.append(f"PyTorch (meta device): {info['pytorch']:,}, "
