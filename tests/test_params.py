@@ -484,3 +484,17 @@ def test_property_lstm():
                   "bias": r.random() < 0.8,
                   "num_classes": r.randint(2, 10)}
         assert count(config).total == pytorch_count(config)
+
+
+@pytest.mark.parametrize("name, head", [("gpt2", "lm_head (tied to wte)"),
+                                        ("t5-small", "lm_head (tied to shared)"),
+                                        ("qwen3-0.6b", "lm_head (tied to embed_tokens)")])
+def test_a_tied_head_is_listed_with_zero(name, head):
+    node = count(name).find(head)
+    assert (node.total, node.kind, node.embedding) == (0, "tied", 0)
+    assert head in [row[1] for row in count(name).rows()]
+
+
+def test_an_untied_head_holds_its_own_matrix():
+    head = count("qwen3-8b").find("lm_head")
+    assert head.total == head.embedding == 151_936 * 4_096

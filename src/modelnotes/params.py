@@ -37,7 +37,8 @@ __all__ = [
     "Count", "MissingFieldError", "UnsupportedModelError",
     "linear", "embedding", "layernorm", "rmsnorm", "conv2d", "batchnorm", "lstm",
     "attention", "mla", "ffn", "moe", "relative_attention_bias",
-    "count", "pytorch_count", "named_config", "load_config", "report", "weight_bytes",
+    "count", "pytorch_count", "build_meta", "named_config", "load_config", "report",
+    "weight_bytes",
     "NAMED", "VGG_CFGS", "RESNET_DEPTHS",
 ]
 
@@ -59,7 +60,8 @@ class Count:
     ``params`` are held directly by this node (per copy), ``children`` hold the rest;
     ``times`` identical copies exist (layers, experts), of which a token uses
     ``active_times`` (routed experts: top-k; None means all). ``kind`` is "embedding" for
-    vocabulary and position tables and untied output projections onto the vocabulary.
+    vocabulary and position tables and untied output projections onto the vocabulary, and
+    "tied" for an output layer that reuses the embedding (kept in the tree, holding 0).
     Under a node with ``times`` N, the children's totals are per copy.
 
     "Active" counts every parameter a token's forward pass reads except the routed experts
@@ -144,8 +146,9 @@ def _leaf(name: str, n: int, kind: str = "") -> Count:
 
 def _node(name: str, *children: Count | None, times: int = 1, active_times: int | None = None,
           kind: str = "") -> Count:
-    return Count(name, 0, [c for c in children if c is not None and c.total],
-                 times=times, active_times=active_times, kind=kind)
+    # Empty parts (a bias switched off) are dropped; a tied head stays, as a visible 0.
+    kept = [c for c in children if c is not None and (c.total or c.kind == "tied")]
+    return Count(name, 0, kept, times=times, active_times=active_times, kind=kind)
 
 
 # ----- layer formulas ------------------------------------------------------------------
@@ -361,8 +364,9 @@ def _architecture(config: Any) -> str | None:
 
 # ----- families --------------------------------------------------------------------------
 
-def _vocab_head(name: str, f: _Fields, d: int, tied: bool) -> Count:
-    return (_leaf(name + " (tied to embed_tokens)", 0) if tied
+def _vocab_head(name: str, f: _Fields, d: int, tied: bool, table: str = "embed_tokens") -> Count:
+    """The output projection onto the vocabulary: its own matrix, or 0 when tied to *table*."""
+    return (_leaf(f"{name} (tied to {table})", 0, "tied") if tied
             else _leaf(name, linear(d, f("vocab_size"), False), "embedding"))
 
 
@@ -423,7 +427,7 @@ def bert(config: Any, architecture: str | None = None) -> Count:
         heads.append(_node("cls.predictions",
                            _leaf("transform.dense", linear(d, d)),
                            _leaf("transform.LayerNorm", layernorm(d)),
-                           _leaf("decoder (tied: word_embeddings and bias)", 0) if tied
+                           _leaf("decoder (tied: word_embeddings and bias)", 0, "tied") if tied
                            else _node("decoder", _leaf("weight", V * d, "embedding"),
                                       _leaf("bias", V)),
                            _leaf("bias", V)))
@@ -477,7 +481,7 @@ def t5(config: Any, architecture: str | None = None) -> Count:
     if arch != "T5EncoderModel":
         parts.append(stack("decoder", Ld, True))
     if arch == "T5ForConditionalGeneration":
-        parts.append(_leaf("lm_head (tied to shared)", 0))
+        parts.append(_leaf("lm_head (tied to shared)", 0, "tied"))
     return _node(arch, *parts)
 
 
@@ -500,7 +504,8 @@ def gpt2(config: Any, architecture: str | None = None) -> Count:
     if arch == "GPT2Model":
         return _node(arch, body)
     if arch == "GPT2LMHeadModel":
-        return _node(arch, body, _vocab_head("lm_head", f, d, f("tie_word_embeddings", True)))
+        return _node(arch, body,
+                     _vocab_head("lm_head", f, d, f("tie_word_embeddings", True), "wte"))
     if arch == "GPT2ForSequenceClassification":
         return _node(arch, body, _leaf("score", linear(d, f.num_labels(), False)))
     if arch == "GPT2ForTokenClassification":
