@@ -5,6 +5,7 @@
     modelnotes provenance [--json]       the device and versions this machine would measure with
     modelnotes params NAME|CONFIG.json [--json] [--no-check]
                                          exact parameter count from the config, by component
+    modelnotes formats [NAME] [--json]   number formats: range, precision, bit layout, values
 
 Errors are one line on stderr and exit code 2, never a traceback.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 from . import __version__
@@ -143,6 +145,202 @@ def _short(n: int) -> str:
     return str(n)
 
 
+def _cmd_formats(args: argparse.Namespace) -> int:
+    # numpy only: the formats module never imports torch.
+    from .formats import BLOCK_FORMATS, FORMATS, UnknownFormatError, get
+
+    try:
+        chosen = list(FORMATS.values()) if args.name is None else [get(args.name)]
+    except UnknownFormatError as error:
+        raise CommandError(str(error)) from None
+    if args.json:
+        detail = args.name is not None
+        print(json.dumps([_format_json(f, detail) for f in chosen], indent=2, allow_nan=False))
+    elif args.name is not None:
+        print(_format_text(chosen[0]))
+    else:
+        print(_formats_table(list(FORMATS.values()), list(BLOCK_FORMATS.values())))
+    return 0
+
+
+def _format_json(fmt, detail: bool) -> dict:
+    info = fmt.to_dict()
+    if detail and fmt.kind != "block" and fmt.total_bits <= 8:  # strict JSON has no NaN or inf: those as strings
+        info["values"] = [v if math.isfinite(v) else str(v) for v in fmt.values()]
+    return info
+
+
+def _power_of_two(x: float | None) -> str:
+    """min normal, min subnormal and eps are always powers of two: 2^-6 reads better."""
+    if x is None:
+        return "-"
+    return "1" if x == 1 else f"2^{math.frexp(x)[1] - 1}"
+
+
+def _number(x: float | int | None, digits: int = 4) -> str:
+    if x is None:
+        return "-"
+    if math.isinf(x):
+        return str(x)
+    if x == int(x) and abs(x) < 1e7:
+        return f"{int(x):,}"
+    return f"{x:.{digits}g}"
+
+
+def _count(fmt) -> str:
+    """Finite codes; fp64's 2^64 - 2^53 reads better than twenty digits."""
+    taken = (1 << fmt.total_bits) - fmt.finite_values  # NaN and inf codes
+    if fmt.finite_values > 10**10 and taken & (taken - 1) == 0:
+        return f"2^{fmt.total_bits} - 2^{taken.bit_length() - 1}"
+    return f"{fmt.finite_values:,}"
+
+
+def _formats_table(formats: list, blocks: list) -> str:
+    head = ["format", "bits", "E", "M", "bias", "max", "min normal", "min subnormal", "eps",
+            "finite values"]
+    rows = []
+    for f in formats:
+        if f.kind == "int":
+            rows.append([f.name, f.total_bits, "-", "-", "-", _number(f.max), "-", "-", "1",
+                         f"{f.finite_values:,}"])
+        else:
+            rows.append([f.name, f.total_bits, f.exponent_bits, f.mantissa_bits, f.bias,
+                         _number(f.max), _power_of_two(f.min_normal),
+                         _power_of_two(f.min_subnormal), _power_of_two(f.eps),
+                         _count(f)])
+    lines = _columns(head, rows, right={1, 2, 3, 4, 9})
+    lines.append("")
+    block_rows = [[b.name, b.element.name, b.scale.name, b.block_size,
+                   f"{b.bits_per_element:g}" + (" + 32 per tensor" if b.tensor_scale else "")]
+                  for b in blocks]
+    lines += _columns(["block format", "element", "scale", "block", "bits per element"],
+                      block_rows, right={3})
+    lines += ["", "finite values counts codes (+0 and -0 are two).",
+              "`modelnotes formats NAME` draws a format's bits and lists its values."]
+    return "\n".join(lines)
+
+
+def _columns(head: list[str], rows: list[list], right: set[int]) -> list[str]:
+    cells = [head] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(head))]
+    lines = []
+    for row in cells:
+        lines.append("  ".join(c.rjust(w) if i in right else c.ljust(w)
+                               for i, (c, w) in enumerate(zip(row, widths))).rstrip())
+    lines.insert(1, "-" * len(lines[0]))
+    return lines
+
+
+def _format_text(fmt) -> str:
+    from .formats import SPECIAL_CONVENTIONS
+
+    if fmt.kind == "block":
+        return _block_text(fmt)
+    if fmt.kind == "int":
+        return "\n".join([
+            f"{fmt.name}: {fmt.description}", "",
+            f"bits    {fmt.layout}  (two's complement: the top bit weighs "
+            f"-{1 << (fmt.total_bits - 1)})",
+            f"range   {fmt.min} to {fmt.max}, step 1: {fmt.finite_values:,} values",
+            "", "Not a float: no exponent, no subnormals, no infinities, no NaN. Quantizing",
+            f"to {fmt.name} means choosing a scale that maps a tensor's range onto this grid.",
+            "", "Values: " + (" ".join(map(str, sorted(fmt.values()))) if fmt.total_bits <= 4
+                              else f"every integer from {fmt.min} to {fmt.max}")])
+
+    E, M, bias = fmt.exponent_bits, fmt.mantissa_bits, fmt.bias
+    lines = [f"{fmt.name}: {fmt.description}"]
+    also = [f"torch.{fmt.torch_name}" if fmt.torch_name else "",
+            f"ml_dtypes.{fmt.ml_dtypes_name}" if fmt.ml_dtypes_name else ""]
+    if any(also):
+        lines.append("  as " + ", ".join(a for a in also if a))
+    sign = "(-1)^S * " if fmt.signed else ""
+    top = fmt.max_code >> M  # the largest exponent field of a finite value
+    parts = "1 sign + " if fmt.signed else "no sign, "
+    lines += ["", f"bits           {fmt.layout}  ({parts}{E} exponent + {M} mantissa = "
+                  f"{fmt.total_bits} bits; bias {bias})"]
+    if fmt.subnormals:
+        normal, subnormal = f"{sign}2^(E-{bias}) * 1.M", f"{sign}2^{1 - bias} * 0.M"
+        width = max(len(normal), len(subnormal))
+        lines += [f"value          {normal:<{width}}  for E = 1..{top}",
+                  f"               {subnormal:<{width}}  for E = 0 (zero and subnormals)"]
+    else:
+        lines += [f"value          {sign}2^(E-{bias})  for E = 0..{top}"]
+    lines.append(f"convention     {fmt.special}: {SPECIAL_CONVENTIONS[fmt.special]}")
+    lines.append("")
+
+    def exact(x: float) -> str:
+        text = repr(x) if len(repr(x)) <= 12 else f"{x:.6g}"
+        return text.removesuffix(".0") + ("" if x in (0, 1) or math.frexp(x)[0] != 0.5
+                                           else f" = {_power_of_two(x)}")
+
+    def row(label: str, x: float) -> list[str]:
+        code = fmt.encode(x)
+        # fp64's 64 bits would double the line: its hex code says the same
+        return [label, exact(x), fmt.bits(code) if fmt.total_bits <= 32 else "",
+                _hex(fmt, code)]
+
+    table = [row("max", fmt.max), row("min normal", fmt.min_normal)]
+    if fmt.min_subnormal is not None:
+        table.append(row("min subnormal", fmt.min_subnormal))
+    table.append(["eps", exact(fmt.eps), "", ""])
+    value_width = max(len(r[1]) for r in table)
+    bits_width = max(len(r[2]) for r in table)
+    for label, value, bits, code in table:
+        lines.append(f"{label:<15}{value:<{value_width}}  {bits:<{bits_width}}  {code}".rstrip())
+    lines.append(f"finite values  {fmt.finite_values:,} of {1 << fmt.total_bits:,} codes")
+    lines += [""] + fmt.special_values()
+    if fmt.total_bits <= 8 and M == 0:  # E8M0: the rule is shorter than 255 numbers
+        lines += ["", f"Values: code c is 2^(c - {bias}), from {_hex(fmt, 0)} = 2^{-bias} through "
+                      f"{_hex(fmt, bias)} = 1 to {_hex(fmt, fmt.max_code)} = "
+                      f"2^{fmt.max_exponent}"]
+    elif fmt.total_bits <= 8:
+        lines += [""] + _value_grid(fmt)
+    return "\n".join(lines)
+
+
+def _hex(fmt, code: int) -> str:
+    return f"0x{code:0{(fmt.total_bits + 3) // 4}X}"
+
+
+def _value_grid(fmt) -> list[str]:
+    """The values of codes 0 up to the sign bit, eight to a row (4 significant digits)."""
+    values = fmt.values()
+    half = len(values) // 2 if fmt.signed else len(values)
+    if fmt.signed:
+        negative = f"code + {_hex(fmt, half)} is its negative" + (
+            f" (and {_hex(fmt, half)} is NaN)" if fmt.special == "fnuz" else "")
+        lines = [f"Values of codes {_hex(fmt, 0)}-{_hex(fmt, half - 1)}, 4 significant digits "
+                 f"(exact with --json);", f"{negative}:"]
+    else:
+        lines = ["Values of every code, 4 significant digits (exact with --json):"]
+    for start in range(0, half, 8):
+        cells = [("NaN" if math.isnan(v) else _number(v)).rjust(9)
+                 for v in values[start:start + 8]]
+        lines.append(f"{_hex(fmt, start)}  " + " ".join(cells))
+    return lines
+
+
+def _block_text(fmt) -> str:
+    element, scale = fmt.element, fmt.scale
+    lines = [f"{fmt.name}: {fmt.description}", "",
+             f"element        {element.name}  ({element.layout}, max {_number(element.max)})"]
+    if fmt.tensor_scale:
+        lines += [f"block scale    {scale.name} per {fmt.block_size} elements: block amax / "
+                  f"({_number(element.max)} * tensor scale), rounded to nearest even",
+                  f"tensor scale   fp32, one per tensor: amax / ({_number(scale.max)} * "
+                  f"{_number(element.max)})",
+                  f"bits/element   {fmt.bits_per_element:g} = {element.total_bits} + "
+                  f"{scale.total_bits}/{fmt.block_size}, plus 32 bits per tensor"]
+    else:
+        lines += [f"block scale    {scale.name} per {fmt.block_size} elements: "
+                  f"2^(floor(log2(block amax)) - {element.max_exponent})  (OCP MX v1.0)",
+                  f"bits/element   {fmt.bits_per_element:g} = {element.total_bits} + "
+                  f"{scale.total_bits}/{fmt.block_size}"]
+    lines += ["value          element * block scale" + (" * tensor scale"
+                                                        if fmt.tensor_scale else "")]
+    return "\n".join(lines)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="modelnotes",
@@ -179,6 +377,20 @@ def parser() -> argparse.ArgumentParser:
     params.add_argument("--no-check", dest="check", action="store_false",
                         help="skip the meta-device count (and the torch import): formulas only")
     params.set_defaults(run=_cmd_params)
+
+    formats = commands.add_parser(
+        "formats", help="number formats: range, precision, bit layout and every value",
+        description="Number formats from fp64 to fp4, the E8M0 scale, int8/int4 and the block "
+                    "formats (MX, NVFP4). Every property is computed from the bit fields. "
+                    "Without NAME, a table of all of them; with NAME, that format's bit layout, "
+                    "special values and, for 8 bits or fewer, every value.")
+    formats.add_argument("name", metavar="NAME", nargs="?",
+                         help="a format: fp32, bf16, fp8-e4m3fn, fp4-e2m1, e8m0, int8, mxfp4, "
+                              "nvfp4, ... (torch and ml_dtypes names work too)")
+    formats.add_argument("--json", action="store_true",
+                         help="print a JSON list (one element with NAME; with NAME and 8 bits "
+                              "or fewer, every code's value too)")
+    formats.set_defaults(run=_cmd_formats)
     return top
 
 
