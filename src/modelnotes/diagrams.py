@@ -724,3 +724,99 @@ def draw_breakdown(models, *, active: bool = True, inactive_groups: tuple[str, .
               frameon=False,
               bbox_to_anchor=(0.5, -0.55 / (0.77 * height)))
     return fig
+
+
+# ----- number formats (Part III) ---------------------------------------------------------
+
+BIT_COLOURS = {  # one colour per field of a number format, the same in every figure
+    "sign": "#f8cecc",
+    "exponent": "#dae8fc",
+    "mantissa": "#d5e8d4",
+    "integer": "#fff2cc",
+    "unused": "#eeeeee",
+}
+
+
+def _bit_fields(fmt) -> list[tuple[str, str, int]]:
+    """(kind, letter, width) of each field of a format, most significant first."""
+    if fmt.kind == "int":
+        return [("sign", "S", 1), ("integer", "I", fmt.total_bits - 1)]
+    fields = [("sign", "S", 1)] if fmt.signed else []
+    fields += [("exponent", "E", fmt.exponent_bits), ("mantissa", "M", fmt.mantissa_bits)]
+    return [f for f in fields if f[2]]
+
+
+def draw_bit_layouts(formats, *, pad_to: dict[str, int] | None = None, cell: float = 0.125,
+                     title: str = ""):
+    """The bit layouts of number formats, one row each, most significant bit on the left.
+
+    *formats* are :mod:`modelnotes.formats` formats (floats or integers). Every bit is one
+    cell of the same width, so the rows are to scale, coloured by field
+    (:data:`BIT_COLOURS`): sign, exponent and mantissa for a float, the sign and the value
+    bits of a two's complement integer. Each field is outlined and labelled with its letter
+    and width (``S``, ``E8``, ``M23``; a wide field spells it out). The left margin names
+    the format, the right margin gives its bits, bias and special-value convention. *pad_to*
+    draws a format inside a wider word: ``{"tf32": 32}`` adds, greyed and hatched, the 13
+    low bits of an fp32 word that tf32 ignores. Returns the Figure.
+
+    >>> from modelnotes.formats import FP8_E4M3FN, FP4_E2M1, INT4
+    >>> fig = draw_bit_layouts([FP8_E4M3FN, FP4_E2M1, INT4])
+    >>> sum(p.get_gid() == "bit" for p in fig.axes[0].patches)  # one cell per bit
+    16
+    >>> [t.get_text() for t in fig.axes[0].texts][:4]
+    ['fp8-e4m3fn', 'S', 'E4', 'M3']
+    >>> plt.close(fig)
+    """
+    from matplotlib.patches import Patch, Rectangle
+
+    pad_to = pad_to or {}
+    widest = max(max(f.total_bits, pad_to.get(f.name, 0)) for f in formats)
+    row, gap = 1.0, 0.55
+    fig, ax = plt.subplots(figsize=(widest * cell + 3.8, 0.5 + len(formats) * 0.4))
+    for i, fmt in enumerate(formats):
+        y = -(i * (row + gap))
+        ax.text(-0.8, y + row / 2, fmt.name, ha="right", va="center", fontsize=10,
+                fontweight="bold")
+        x = 0
+        for kind, letter, width in _bit_fields(fmt):
+            for bit in range(width):
+                ax.add_patch(Rectangle((x + bit, y), 1, row, facecolor=BIT_COLOURS[kind],
+                                       edgecolor="#ffffff", linewidth=0.6, gid="bit"))
+            ax.add_patch(Rectangle((x, y), width, row, fill=False, edgecolor="#444444",
+                                   linewidth=1.0))
+            name = {"S": "sign", "E": "exponent", "M": "mantissa", "I": "value"}[letter]
+            label = (letter if width == 1 and letter == "S" else
+                     f"{name} ({width})" if width >= 12 else f"{letter}{width}"
+                     if width >= 2 else letter)
+            ax.text(x + width / 2, y + row / 2, label, ha="center", va="center",
+                    fontsize=8.5 if width >= 2 else 7.5)
+            x += width
+        padding = pad_to.get(fmt.name, fmt.total_bits) - fmt.total_bits
+        if padding > 0:
+            ax.add_patch(Rectangle((x, y), padding, row, facecolor=BIT_COLOURS["unused"],
+                                   edgecolor="#999999", hatch="///", linewidth=0.8))
+        note = f"{fmt.total_bits} bits"
+        if padding > 0:
+            note += f" of {fmt.total_bits + padding}"
+        if fmt.kind == "int":
+            note += ", two's complement"
+        else:
+            note += f", bias {fmt.bias}, {fmt.special}" + ("" if fmt.signed else ", unsigned")
+        ax.text(x + max(padding, 0) + 0.8, y + row / 2, note, ha="left", va="center",
+                fontsize=9.5, color="#333333")
+    kinds = ["sign", "exponent", "mantissa"]
+    if any(f.kind == "int" for f in formats):
+        kinds.append("integer")
+    handles = [Patch(facecolor=BIT_COLOURS[k], edgecolor="#444444",
+                     label="value bits (int)" if k == "integer" else k) for k in kinds]
+    if pad_to:
+        handles.append(Patch(facecolor=BIT_COLOURS["unused"], edgecolor="#999999",
+                             hatch="///", label="ignored"))
+    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=len(handles),
+              frameon=False, fontsize=9.5)
+    ax.set_xlim(-0.5, widest + 0.5)
+    ax.set_ylim(-(len(formats) - 1) * (row + gap) - 0.3, row + 0.3)
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=11, pad=22)
+    return fig
