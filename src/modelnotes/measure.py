@@ -441,25 +441,11 @@ def _torch_model_from_config(config: dict) -> nn.Module:
     """A VGG, ResNet or LSTM classifier from its config dict, as :func:`params.build_meta`
     builds it, but with default initialisation."""
     from .catalogue import CourseLSTM
-    from .params import RESNET_DEPTHS, _Fields, _vgg_cfg
+    from .params import _Fields, torchvision_module
 
+    if config["model_type"] in ("vgg", "resnet"):
+        return torchvision_module(config)
     f = _Fields(config)
-    mt = config["model_type"]
-    if mt == "vgg":
-        from torchvision.models.vgg import VGG, make_layers
-
-        return VGG(make_layers(_vgg_cfg(f), f("batch_norm", False)),
-                   num_classes=f("num_classes", 1000))
-    if mt == "resnet":
-        from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
-
-        if f.raw("depth") is not None:
-            block, layers = RESNET_DEPTHS[f("depth")]
-        else:
-            block, layers = f("block"), list(f("layers"))
-        return ResNet(BasicBlock if block == "basic" else Bottleneck, layers,
-                      num_classes=f("num_classes", 1000), groups=f("groups", 1),
-                      width_per_group=f("width_per_group", 64))
     return CourseLSTM(f("input_size"), f("hidden_size"), f("num_layers", 1), f("num_classes"))
 
 

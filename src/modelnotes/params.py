@@ -37,7 +37,8 @@ __all__ = [
     "Count", "MissingFieldError", "UnsupportedModelError",
     "linear", "embedding", "layernorm", "rmsnorm", "conv2d", "batchnorm", "lstm",
     "attention", "mla", "ffn", "moe", "relative_attention_bias",
-    "count", "pytorch_count", "build_meta", "named_config", "load_config", "report",
+    "count", "pytorch_count", "build_meta", "torchvision_module", "named_config", "load_config",
+    "report",
     "weight_bytes",
     "NAMED", "VGG_CFGS", "RESNET_DEPTHS",
 ]
@@ -960,21 +961,8 @@ def build_meta(config: Any, architecture: str | None = None, *, mtp: bool = Fals
             if "num_local_experts" not in kw and f.raw("num_experts"):
                 kw["num_local_experts"] = f("num_experts")
             return GrokForCausalLM(GrokConfig(**kw))
-        if mt == "vgg":
-            from torchvision.models.vgg import VGG, make_layers
-
-            return VGG(make_layers(_vgg_cfg(f), f("batch_norm", False)),
-                       num_classes=f("num_classes", 1000), init_weights=False)
-        if mt == "resnet":
-            from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
-
-            if f.raw("depth") is not None:
-                block, layers = RESNET_DEPTHS[f("depth")]
-            else:
-                block, layers = f("block"), list(f("layers"))
-            return ResNet(BasicBlock if block == "basic" else Bottleneck, layers,
-                          num_classes=f("num_classes", 1000), groups=f("groups", 1),
-                          width_per_group=f("width_per_group", 64))
+        if mt in ("vgg", "resnet"):
+            return torchvision_module(config, init_weights=False)  # meta: nothing to fill
         if mt == "lstm":
             from torch import nn
 
@@ -985,6 +973,25 @@ def build_meta(config: Any, architecture: str | None = None, *, mtp: bool = Fals
                                 bidirectional=bi, proj_size=p),
                 "fc": nn.Linear((p or h) * (2 if bi else 1), f("num_classes"))})
         return _build_hf(config, mt, architecture, mtp)
+
+
+def torchvision_module(config: Any, init_weights: bool = True):
+    """A VGG or ResNet config as torchvision's own module (on the current default device)."""
+    f = _Fields(config)
+    if _model_type(config) == "vgg":
+        from torchvision.models.vgg import VGG, make_layers
+
+        return VGG(make_layers(_vgg_cfg(f), f("batch_norm", False)),
+                   num_classes=f("num_classes", 1000), init_weights=init_weights)
+    from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
+
+    if f.raw("depth") is not None:
+        block, layers = RESNET_DEPTHS[f("depth")]
+    else:
+        block, layers = f("block"), list(f("layers"))
+    return ResNet(BasicBlock if block == "basic" else Bottleneck, layers,
+                  num_classes=f("num_classes", 1000), groups=f("groups", 1),
+                  width_per_group=f("width_per_group", 64))
 
 
 def _hf_config(config: Any, mt: str):
