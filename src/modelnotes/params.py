@@ -38,8 +38,7 @@ __all__ = [
     "linear", "embedding", "layernorm", "rmsnorm", "conv2d", "batchnorm", "lstm",
     "attention", "mla", "ffn", "moe", "relative_attention_bias",
     "count", "pytorch_count", "build_meta", "torchvision_module", "named_config", "load_config",
-    "report",
-    "weight_bytes",
+    "report", "weight_bytes",
     "NAMED", "VGG_CFGS", "RESNET_DEPTHS",
 ]
 
