@@ -1,0 +1,851 @@
+"""Predicting a standard step's GPU memory from the config alone: no model is built.
+
+The *standard step* is :mod:`modelnotes.measure`'s: the second training step (or one
+inference forward), read with ``torch.cuda.max_memory_allocated`` phase by phase, in
+absolute bytes. :func:`predict` replays it as a ledger of allocations:
+
+* exact terms: weights, gradients, optimizer state, inputs, each tensor rounded up to the
+  caching allocator's 512-byte granule (``measure.MIN_BLOCK``);
+* activations: what the family's implementation saves for backward, as a closed form in
+  B, S, h, a, f, V, L (checked against ``saved_tensors_hooks`` counts in the tests);
+* transients: the tensors alive at each phase's peak that are not saved (the logits while
+  the loss is computed, the gradients of the log-softmax at the start of the backward, the
+  ``foreach`` AdamW temporaries);
+* other: the cuBLAS workspaces, a constant read off the H100 measurements
+  (``docs/part4/data/reference_measurements.json``, torch 2.11), see :data:`WORKSPACE`.
+
+The phases follow the measurement::
+
+    before          = weights + optimizer state + inputs + workspaces
+    after forward   = before + saved activations
+    forward peak    = after forward + forward transients (logits ...)
+    backward peak   = after forward + backward transients
+    after backward  = before + gradients
+    optimizer peak  = after backward + optimizer temporaries
+    after           = before
+
+>>> p = predict("gpt2", batch=8, seq=1024)
+>>> p.peak_phase, round(p.peak_bytes / 2**30, 2)
+('backward', 14.13)
+>>> round(predict("gpt2", mode="inference", batch=8, seq=1024).peak_bytes / 2**30, 2)
+2.05
+
+Covered (training unless said): GPT-2 (fp32, amp, bf16; sdpa and eager; checkpointing;
+fp32 inference), BERT masked LM (fp32, bf16), T5 (fp32), LLaMA decoders without
+grouped-query attention (fp32, bf16, amp; not yet checked on a GPU), ResNet and VGG (fp32).
+Anything else raises ``NotImplementedError`` with the reason.
+
+Only the arithmetic is here: importing this module does not import torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import ceil
+
+MIN_BLOCK = 512  # the caching allocator's granule (measure.MIN_BLOCK, kept equal by a test)
+MiB = 2**20
+
+# "other": what ``before`` holds besides weights, optimizer state and inputs, read off the
+# H100 reference measurements (torch 2.11). fp32 training: 65 MiB in every case (GPT-2 with
+# SGD exactly; ResNet, T5, LSTM, VGG within 1 MiB), which is cuBLAS's workspaces: one per
+# handle and stream, 32 MiB each on an H100, and training uses two handles (the forward on
+# the main thread, the backward on autograd's), plus 1 MiB; inference one, 33 MiB. The amp
+# and bf16 values are GPT-2's readings, not explained term by term: amp holds 8.5 MiB more
+# (cuBLASLt's half-precision kernels, presumably); bf16 15.75 MiB more, part of which is the
+# allocator's unsplit blocks around the bf16 Adam state (the weights' are replayed, see
+# allocated_bytes; the state, allocated during the first step among freed activations,
+# cannot be). BERT reads 105 MiB (40 MiB unexplained): not fitted here.
+WORKSPACE = {("train", "fp32"): 65 * MiB, ("train", "amp"): 73.5 * MiB,
+             ("train", "bf16"): 80.75 * MiB, ("inference", "fp32"): 33 * MiB,
+             ("inference", "amp"): 33 * MiB, ("inference", "bf16"): 33 * MiB}
+# transformers (5.x) models leave one small block allocated besides their parameters
+# (measure.StepMeasurement.predicted_weights_bytes's note): 512 bytes
+HF_EXTRA_BLOCK = 512
+
+def rounded(nbytes: int, granule: int = MIN_BLOCK) -> int:
+    """Bytes the allocator hands out for a request: a multiple of 512, at least 512
+    (*granule* 1 gives the bytes themselves, as the CPU's tensors hold them).
+
+    >>> rounded(1), rounded(512), rounded(513), rounded(513, granule=1)
+    (512, 512, 1024, 513)
+    """
+    return max(granule, -(-int(nbytes) // granule) * granule)
+
+
+# The allocator's pools (measure.py's constants, c10/cuda/CUDACachingAllocator.cpp)
+SMALL_SIZE, SMALL_SEGMENT, LARGE_SEGMENT = 2**20, 2 * 2**20, 20 * 2**20
+MIN_LARGE_ALLOC, ROUND_LARGE = 10 * 2**20, 2 * 2**20
+
+
+def allocated_bytes(requests: list[int]) -> int:
+    """What the caching allocator counts as allocated after *requests* (bytes, in order,
+    nothing freed): best fit, a block split only if the rest is at least 512 B (small pool)
+    or more than 1 MiB (large pool), else handed out whole. The same replay as
+    ``measure.simulate_allocations`` (a test keeps them equal), without torch.
+
+    >>> allocated_bytes([1_572_864, 18_874_368]) / 2**20  # the 18 MiB gets 18.5 MiB whole
+    20.0
+    """
+    from bisect import bisect_left, insort
+
+    free: dict[bool, list[int]] = {True: [], False: []}  # small pool?, sorted free sizes
+    total = 0
+    for request in requests:
+        size = rounded(request)
+        small = size <= SMALL_SIZE
+        blocks = free[small]
+        i = bisect_left(blocks, size)
+        if i < len(blocks):
+            block = blocks.pop(i)
+        elif small:
+            block = SMALL_SEGMENT
+        elif size < MIN_LARGE_ALLOC:
+            block = LARGE_SEGMENT
+        else:
+            block = -(-size // ROUND_LARGE) * ROUND_LARGE
+        rest = block - size
+        if (rest >= MIN_BLOCK) if small else (rest > SMALL_SIZE):
+            insort(blocks, rest)
+            total += size
+        else:
+            total += block
+    return total
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A standard step, predicted: the phase readings of :class:`measure.StepMeasurement`,
+    the peak and its phase, and the split of the peak into components."""
+
+    label: str
+    before_bytes: int
+    forward_peak_bytes: int
+    after_forward_bytes: int
+    backward_peak_bytes: int | None  # None for inference
+    after_backward_bytes: int | None
+    optimizer_peak_bytes: int | None
+    after_bytes: int
+    peak_bytes: int
+    peak_phase: str  # forward, backward or optimizer
+    components: dict[str, int] = field(default_factory=dict)  # at the peak; sums to it
+
+    def phase_bytes(self) -> dict[str, int]:
+        """Each phase's peak, as the measurement names them."""
+        out = {"forward": self.forward_peak_bytes}
+        if self.backward_peak_bytes is not None:
+            out.update(backward=self.backward_peak_bytes, optimizer=self.optimizer_peak_bytes)
+        return out
+
+
+# ----- what a step needs to know -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Step:
+    """The spec's fields (checked by measure.StepSpec when one is given; else taken as they
+    come, so that no torch is needed)."""
+
+    config: dict
+    mode: str
+    dtype: str  # fp32, amp-bf16, amp-fp16, bf16
+    optimizer: str | None
+    batch: int
+    seq: int | None
+    checkpointing: bool
+    attn: str | None
+    label: str
+
+    @property
+    def train(self) -> bool:
+        return self.mode == "train"
+
+    @property
+    def amp(self) -> bool:
+        return self.dtype.startswith("amp-")
+
+    @property
+    def weight_size(self) -> int:  # bytes per parameter element
+        return 2 if self.dtype == "bf16" else 4
+
+    @property
+    def compute_size(self) -> int:  # bytes per element of matmul outputs
+        return 4 if self.dtype == "fp32" else 2
+
+    @property
+    def precision(self) -> str:  # the key of WORKSPACE
+        return "amp" if self.amp else self.dtype
+
+
+def _step(model, mode="train", dtype="fp32", optimizer=None, batch=1, seq=None,
+          checkpointing=False, attn=None) -> _Step:
+    if hasattr(model, "model") and hasattr(model, "mode"):  # a measure.StepSpec
+        s = model
+        return _Step(s.config, s.mode, s.dtype, s.optimizer, s.batch, s.seq, s.checkpointing,
+                     s.attn, s.label())
+    from .params import named_config
+
+    config = dict(model) if isinstance(model, dict) else named_config(model)
+    if mode == "train" and optimizer is None:
+        optimizer = "adamw"
+    if attn is None and config["model_type"] in ("gpt2", "bert", "t5"):
+        attn = "sdpa"
+    name = model if isinstance(model, str) else f"config:{config['model_type']}"
+    parts = [name, mode, dtype, *([optimizer] if optimizer else []), f"B={batch}",
+             *([f"S={seq}"] if seq is not None else []), *(["ckpt"] if checkpointing else []),
+             *([attn] if attn not in (None, "sdpa") else [])]
+    return _Step(config, mode, dtype, optimizer, batch, seq, checkpointing, attn,
+                 " ".join(parts))
+
+
+@dataclass(frozen=True)
+class _Ledger:
+    """One family's answer: tensor sizes (bytes, unrounded) of the parameters, the inputs,
+    the activations saved by the forward (all layers), and the transients at each peak."""
+
+    parameters: list[int]  # numel of each parameter tensor, in allocation order
+    inputs: list[int]  # bytes of each input tensor
+    saved: int  # bytes saved for backward (training) once the forward is over
+    forward_transient: int  # alive at the forward's peak on top of what is saved
+    backward_transient: int  # alive at the backward's peak on top of what is saved
+    extra_weight_bytes: int = 0  # allocated with the weights besides the parameters
+    buffers: list[int] = field(default_factory=list)  # bytes of each buffer, after them
+    backward_gradients: int = 0  # the part of backward_transient that is parameter gradients
+
+
+# ----- GPT-2 ---------------------------------------------------------------------------------
+
+def gpt2_shapes(c: dict) -> list[int]:
+    """numel of GPT-2's parameters (LM head tied to the embedding, so not repeated).
+
+    >>> sum(gpt2_shapes({"n_embd": 768, "n_layer": 12, "vocab_size": 50257}))
+    124439808
+    """
+    h, L = c["n_embd"], c["n_layer"]
+    f = c.get("n_inner") or 4 * h
+    V, P = c.get("vocab_size", 50257), c.get("n_positions", 1024)
+    layer = [h, h, 3 * h * h, 3 * h, h * h, h, h, h, h * f, f, f * h, h]
+    return [V * h, P * h, *layer * L, h, h]
+
+
+@dataclass(frozen=True)
+class GPT2Terms:
+    """GPT-2's saved activations, split by where they come from (bytes, before rounding
+    except where a tensor is small enough for the rounding to matter).
+
+    Per layer (N = B*S tokens, e = activation bytes, fp32 4 or bf16 2, and the MLP's
+    ``gelu_new``, written out as seven elementwise ops, saves five f-sized tensors):
+
+    * fp32/bf16: ``e*N*(h [ln_1 in] + h [ln_1 out] + 3h [c_attn out: q, k, v are views]
+      + h [attention out, c_proj's input] + h [ln_2 in] + h [ln_2 out] + f [c_fc out]
+      + 4f [tanh out, 0.5x, 1+tanh, gelu out])`` = ``e*N*(8h + 5f)``, 28·e·N·h for f = 4h;
+    * amp (CUDA autocast lists): layer norms stay fp32 and only their bf16 casts are saved;
+      ``pow`` is in autocast's fp32 list, so the GELU runs in fp32 from there on:
+      ``N*(4h + 2h + 6h + 2h + 4h + 2h) + N*f*(4 + 4 + 4 + 2 + 2)`` = N(20h + 16f), plus the
+      bf16 copies of every matmul weight (autocast's cast, saved by the matmul); on the CPU
+      (no fp32 pow) N(20h + 10f);
+    * attention: sdpa saves its log-sum-exp, fp32 (B, a, S) (the CUDA memory-efficient
+      kernel that fp32 uses pads S to a multiple of 32); eager saves the (B, a, S, S)
+      probabilities instead, and with attention dropout a 1-byte mask and the dropped copy;
+    * layer norm statistics: mean and rstd, fp32 (B, S), two per layer norm;
+    * dropout (resid_pdrop): a 1-byte mask (CUDA's native_dropout; the CPU keeps a mask
+      in the activations' dtype) per dropout, two per layer;
+    * checkpointing (non-reentrant): a layer keeps only its input, ``e*N*h``.
+
+    Once per model: position ids, the embedding dropout mask, the last residual, ln_f's
+    input, statistics and output (its bf16 cast in amp), and the loss: transformers'
+    ``ForCausalLMLoss`` upcasts the logits to fp32 and cross-entropy's log-softmax saves its
+    fp32 (N, V) output; the shifted labels (N int64).
+    """
+
+    per_layer: int
+    layers: int
+    model: int
+    logits: int  # (N, V) in the compute dtype: a transient, not saved
+
+    @property
+    def saved(self) -> int:
+        return self.per_layer * self.layers + self.model
+
+
+def gpt2_terms(c: dict, B: int, S: int, *, dtype: str = "fp32", attn: str = "sdpa",
+               checkpointing: bool = False, device: str = "cuda") -> GPT2Terms:
+    """The closed form of :class:`GPT2Terms` (*device* "cpu" gives the CPU's kernels: CPU
+    dropout masks are as wide as the activations, and the CPU's sdpa pads nothing).
+
+    >>> t = gpt2_terms({"n_embd": 768, "n_head": 12, "n_layer": 12, "vocab_size": 50257},
+    ...                8, 1024)
+    >>> round(t.per_layer / (8 * 1024 * 768 * 4), 2)  # 28 N h fp32, masks, statistics, lse
+    28.52
+    """
+    h, L, a = c["n_embd"], c["n_layer"], c["n_head"]
+    f = c.get("n_inner") or 4 * h
+    V = c.get("vocab_size", 50257)
+    N = B * S
+    p_resid = c.get("resid_pdrop", 0.1)
+    p_embd = c.get("embd_pdrop", 0.1)
+    p_attn = c.get("attn_pdrop", 0.1)
+    amp = dtype.startswith("amp-")
+    e = 2 if dtype == "bf16" else 4  # residual stream and layer norms
+    cuda = device == "cuda"
+    g = MIN_BLOCK if cuda else 1  # CPU tensors are counted unrounded
+    mask = 1 if cuda else (2 if dtype != "fp32" else 4)  # dropout's saved mask per element
+
+    if amp:
+        # the GELU: CUDA autocast runs pow in fp32, and from there the GELU stays fp32
+        # (4+4+4 bytes: x cast, tanh, 1+tanh; 2+2: 0.5x, the bf16 cast for c_proj); CPU
+        # autocast has no fp32 pow, so its five f-sized tensors stay bf16
+        gelu = 16 if cuda else 10
+        layer = N * (20 * h + gelu * f) + 2 * (3 * h * h + h * h + 2 * h * f)
+    else:
+        layer = e * N * (8 * h + 5 * f)
+    # mean and rstd: fp32 on CUDA (the accumulation type), the input's dtype on the CPU
+    stat = 4 if cuda or dtype != "bf16" else 2
+    stats = 4 * rounded(stat * N, g)  # two layer norms, mean and rstd each
+    layer += stats
+    if p_resid:
+        layer += 2 * rounded(mask * N * h, g)
+    attn_dtype = 2 if (amp or dtype == "bf16") else 4
+    if attn == "sdpa":
+        # fp32 runs the memory-efficient kernel (pads S to 32), half types the flash one
+        S_lse = ceil(S / 32) * 32 if (cuda and attn_dtype == 4) else S
+        layer += rounded(4 * B * a * S_lse, g)
+        if p_attn and cuda:
+            layer += 2 * g  # the kernel's philox seed and offset
+    else:
+        probs = B * a * S * S
+        layer += probs * attn_dtype
+        if p_attn:
+            layer += probs * (mask + attn_dtype)
+
+    model = rounded(8 * S, g)  # position ids, saved by the embedding
+    if p_embd:  # the embeddings are fp32 in amp: a CPU mask that wide
+        model += rounded((4 if amp and not cuda else mask) * N * h, g)
+    model += 2 * rounded(stat * N, g)  # ln_f statistics
+    if amp:
+        model += 4 * N * h + 2 * N * h + 2 * V * h  # ln_f in, its bf16 cast, lm_head copy
+    else:
+        model += 2 * e * N * h  # ln_f in and out
+    # log-softmax output (fp32), shifted labels, nll's total_weight (an fp32 scalar)
+    model += 4 * N * V + rounded(8 * N, g) + rounded(4, g)
+    if checkpointing:
+        # non-reentrant checkpointing keeps each layer's input (the residual) only
+        layer = e * N * h
+    return GPT2Terms(layer, L, model, (2 if (amp or dtype == "bf16") else 4) * N * V)
+
+
+def _gpt2(s: _Step) -> _Ledger:
+    c = s.config
+    B, S = s.batch, s.seq
+    N, V, h = B * S, c.get("vocab_size", 50257), c["n_embd"]
+    inputs = [8 * N]  # input_ids; labels is the same tensor
+    if s.amp and s.attn == "eager":
+        # CUDA autocast runs eager's softmax in fp32 and casts back: not derived yet
+        raise NotImplementedError("GPT-2: amp with eager attention has no closed form yet")
+    t = gpt2_terms(c, B, S, dtype=s.dtype, attn=s.attn, checkpointing=s.checkpointing)
+    half = s.dtype != "fp32"
+    if not s.train:
+        # inference keeps nothing: the peak is the logits next to ln_f's output
+        forward = t.logits + (2 if s.dtype == "bf16" else 4) * N * h
+        return _Ledger(gpt2_shapes(c), inputs, 0, forward, 0, HF_EXTRA_BLOCK)
+    # the forward's peak is the log-softmax: logits (compute dtype), their fp32 upcast
+    # (a copy in amp and bf16), and the output, which is saved; plus the label shift and,
+    # in amp, ln_f's fp32 output, which the model still holds
+    forward = t.logits + (4 * N * V if half else 0) + 8 * N + (4 * N * h if s.amp else 0)
+    # the backward's peak is its first node: nll's gradient (N, V) fp32 and log-softmax's
+    # gradient, while the log-softmax output is still saved; the labels are released
+    backward = 2 * 4 * N * V - rounded(8 * N)
+    if s.checkpointing:
+        # later, each layer's backward first recomputes that layer's forward: where a layer
+        # saves more than the loss's two (N, V) gradients, that is the peak (a lower bound:
+        # the gradients accumulated by then come on top)
+        full = gpt2_terms(c, B, S, dtype=s.dtype, attn=s.attn).per_layer
+        backward = max(backward, full)
+    return _Ledger(gpt2_shapes(c), inputs, t.saved, forward, backward, HF_EXTRA_BLOCK)
+
+
+# ----- BERT (masked LM) ------------------------------------------------------------------------
+
+def bert_shapes(c: dict) -> list[int]:
+    """numel of BertForMaskedLM's parameters (no pooler; the decoder tied to the word
+    embedding, its bias separate).
+
+    >>> sum(bert_shapes({"hidden_size": 768, "num_hidden_layers": 12}))
+    109514298
+    """
+    h, L = c.get("hidden_size", 768), c.get("num_hidden_layers", 12)
+    f = c.get("intermediate_size", 3072)
+    V, P = c.get("vocab_size", 30522), c.get("max_position_embeddings", 512)
+    T = c.get("type_vocab_size", 2)
+    layer = [h * h, h] * 4 + [h, h, f * h, f, h * f, h, h, h]
+    return [V * h, P * h, T * h, h, h, *layer * L, h * h, h, h, h, V]
+
+
+def bert_terms(c: dict, B: int, S: int, *, dtype: str = "fp32", attn: str = "sdpa",
+               device: str = "cuda") -> tuple[int, int, int]:
+    """(per layer, once per model, logits) bytes saved by BertForMaskedLM's forward and loss.
+
+    Per layer (pure fp32 or bf16, e bytes): ``e*N*(h [input, shared by q, k, v] + 3h [q, k,
+    v: three Linear outputs] + h [attention out, the output dense's input] + h [LN input]
+    + h [LN out] + f [intermediate out, GELU's input] + f [GELU out] + h [LN input])`` =
+    ``e*N*(8h + 2f)``; then layer norm statistics (4), two hidden-dropout masks, and the
+    attention kernel's log-sum-exp (sdpa) or probabilities (eager), as for GPT-2.
+    Once: token_type_ids (1, S) int64, the embeddings' LN input, statistics and dropout
+    mask; the MLM head: the last layer's output, dense out, GELU out, LN statistics and
+    out; the loss: ``CrossEntropyLoss`` on the logits as they are (no upcast: bf16 stays
+    bf16), whose log-softmax output is saved, and its total_weight scalar.
+
+    >>> per_layer, model, logits = bert_terms({}, 8, 512)
+    >>> round(per_layer / (8 * 512 * 768 * 4), 2)
+    16.52
+    """
+    h, L, a = c.get("hidden_size", 768), c.get("num_hidden_layers", 12), c.get(
+        "num_attention_heads", 12)
+    f = c.get("intermediate_size", 3072)
+    V = c.get("vocab_size", 30522)
+    N = B * S
+    p_hidden = c.get("hidden_dropout_prob", 0.1)
+    p_attn = c.get("attention_probs_dropout_prob", 0.1)
+    cuda = device == "cuda"
+    g = MIN_BLOCK if cuda else 1
+    e = 2 if dtype == "bf16" else 4
+    mask = 1 if cuda else e
+    stat = 4 if cuda or dtype != "bf16" else 2
+    layer = e * N * (8 * h + 2 * f) + 4 * rounded(stat * N, g)
+    if p_hidden:
+        layer += 2 * rounded(mask * N * h, g)
+    if attn == "sdpa":
+        S_lse = ceil(S / 32) * 32 if (cuda and e == 4) else S
+        layer += rounded(4 * B * a * S_lse, g)
+        if p_attn and cuda:
+            layer += 2 * g
+    else:
+        probs = B * a * S * S
+        layer += probs * e + (probs * (mask + e) if p_attn else 0)
+    # embeddings: token_type_ids (1, S) int64 (a gather from the buffer), LN input, stats
+    model = rounded(8 * S, g) + e * N * h + 2 * rounded(stat * N, g)
+    if p_hidden:
+        model += rounded(mask * N * h, g)
+    model += 4 * e * N * h + 2 * rounded(stat * N, g)  # MLM head
+    model += e * N * V + rounded(e, g)  # log-softmax output, total_weight
+    return layer, model, e * N * V
+
+
+def _bert(s: _Step) -> _Ledger:
+    c = s.config
+    N = s.batch * s.seq
+    if s.amp or s.checkpointing:
+        raise NotImplementedError("BERT: amp and checkpointing have no closed form yet")
+    layer, model, logits = bert_terms(c, s.batch, s.seq, dtype=s.dtype, attn=s.attn)
+    P = c.get("max_position_embeddings", 512)
+    buffers = [8 * P, 8 * P]  # position_ids and token_type_ids, (1, P) int64
+    if not s.train:
+        forward = logits + s.compute_size * N * c.get("hidden_size", 768)
+        return _Ledger(bert_shapes(c), [8 * N], 0, forward, 0, HF_EXTRA_BLOCK, buffers)
+    saved = layer * c.get("num_hidden_layers", 12) + model
+    # forward peak: the logits next to their log-softmax; backward peak: the gradients of
+    # both, (N, V) each, while the log-softmax output is still saved
+    return _Ledger(bert_shapes(c), [8 * N], saved, logits, 2 * logits, HF_EXTRA_BLOCK,
+                   buffers)
+
+
+# ----- LLaMA (LlamaForCausalLM: RMSNorm, rotary positions, SwiGLU) ---------------------------
+
+def llama_shapes(c: dict) -> list[int]:
+    """numel of LlamaForCausalLM's parameters (no biases; untied head unless configured).
+
+    >>> sum(llama_shapes({"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+    ...                   "intermediate_size": 128, "vocab_size": 100}))
+    95040
+    """
+    h, L, a = c["hidden_size"], c["num_hidden_layers"], c["num_attention_heads"]
+    kv, hd = c.get("num_key_value_heads") or a, c.get("head_dim") or h // a
+    f, V = c["intermediate_size"], c.get("vocab_size", 32000)
+    layer = [h, a * hd * h, kv * hd * h, kv * hd * h, h * a * hd, h, f * h, f * h, h * f]
+    head = [] if c.get("tie_word_embeddings", False) else [V * h]
+    return [V * h, *layer * L, h, *head]
+
+
+def llama_saved(c: dict, B: int, S: int, *, dtype: str = "fp32", device: str = "cuda") -> int:
+    """Bytes LlamaForCausalLM's forward and loss save (fp32, bf16 or amp; sdpa without
+    dropout; as many key-value heads as heads), N = B*S, d = head_dim, e bytes per element:
+
+    * per layer ``N*h*(4 + 2e)`` per RMSNorm (it upcasts: x in fp32, a copy in bf16;
+      x*rsqrt cast back and the weighted output in e bytes), then ``e*N*(a*d [q after RoPE]
+      + 2 kv*d [k after RoPE, v] + a*d [attention out] + 4f [gate, up, SiLU(gate),
+      SiLU*up])``, two rsqrt (N, fp32) and the kernel's log-sum-exp (B, a, S) fp32;
+      RoPE's ``q*cos + rotate_half(q)*sin`` keeps cos and sin, not q;
+    * once: cos and sin (1, S, d), the final RMSNorm and its rsqrt, the shifted labels, the
+      fp32 log-softmax (N, V) of ``ForCausalLMLoss`` and total_weight;
+    * amp: see the comment in the code. The CPU's and CUDA's autocast lists differ in ops
+      (pow, rsqrt) that this forward only applies to fp32 tensors, so the CPU check holds
+      for both.
+
+    Not checked against a GPU measurement yet (the reference's cs336-lm case was not run).
+    """
+    h, L, a = c["hidden_size"], c["num_hidden_layers"], c["num_attention_heads"]
+    kv, hd = c.get("num_key_value_heads") or a, c.get("head_dim") or h // a
+    if kv != a:
+        raise NotImplementedError("LLaMA with grouped-query attention has no closed form yet")
+    f, V = c["intermediate_size"], c.get("vocab_size", 32000)
+    N, e = B * S, 2 if dtype == "bf16" else 4
+    g = MIN_BLOCK if device == "cuda" else 1
+    cuda = device == "cuda"
+    S_lse = ceil(S / 32) * 32 if (cuda and dtype == "fp32") else S
+    attention = a * hd + 2 * kv * hd + a * hd  # q, k after RoPE, v, out: per token
+    if dtype.startswith("amp-"):
+        # the residual stream and the norms stay fp32 (x, x*rsqrt: 8 bytes per h), each of
+        # the five projections that read a norm casts it to bf16 anew (autocast caches
+        # only the weights' casts), sdpa takes bf16 casts of q, k, v; all weights' bf16
+        # copies are saved by their matmuls
+        weights = 2 * (2 * a * hd * h + 2 * kv * hd * h + 3 * h * f)
+        layer = N * (2 * 8 * h + 5 * 2 * h + 2 * attention + 2 * 4 * f) + weights
+        once = 2 * rounded(4 * S * hd, g) + 8 * N * h + 2 * N * h + 2 * V * h
+    else:
+        norm = (4 + 2 * e) * N * h  # the fp32 copy (bf16: a new tensor) and two e-byte outputs
+        layer = 2 * norm + e * N * (attention + 4 * f)
+        once = 2 * rounded(e * S * hd, g) + norm
+    layer += 2 * rounded(4 * N, g) + rounded(4 * B * a * S_lse, g)  # rsqrt, log-sum-exp
+    once += rounded(4 * N, g) + rounded(8 * N, g) + rounded(4 * N * V, g) + rounded(4, g)
+    return L * layer + once
+
+
+def _llama(s: _Step) -> _Ledger:
+    c = s.config
+    if s.checkpointing or not s.train:
+        raise NotImplementedError("LLaMA: only training without checkpointing has a closed "
+                                  "form yet")
+    N, V, h = s.batch * s.seq, c.get("vocab_size", 32000), c["hidden_size"]
+    saved = llama_saved(c, s.batch, s.seq, dtype=s.dtype)
+    logits = s.compute_size * N * V
+    # as GPT-2 (see _gpt2): logits, their fp32 upcast (amp, bf16), the label shift, and in
+    # amp the final norm's fp32 output, which the model still holds
+    forward = logits + (4 * N * V if s.dtype != "fp32" else 0) + 8 * N + (4 * N * h if s.amp
+                                                                           else 0)
+    return _Ledger(llama_shapes(c), [8 * N], saved, forward, 2 * 4 * N * V - rounded(8 * N),
+                   HF_EXTRA_BLOCK)
+
+
+# ----- T5 (T5ForConditionalGeneration, ReLU feed-forward) --------------------------------------
+
+def t5_shapes(c: dict) -> list[int]:
+    """numel of T5ForConditionalGeneration's parameters (v1.0: LM head tied to the shared
+    embedding; one relative-attention-bias table per stack, in its first layer).
+
+    >>> sum(t5_shapes({"d_model": 512, "d_kv": 64, "d_ff": 2048, "num_layers": 6,
+    ...                "num_heads": 8, "vocab_size": 32128}))
+    60506624
+    """
+    h, dk, f, a = c.get("d_model", 512), c.get("d_kv", 64), c.get("d_ff", 2048), c.get(
+        "num_heads", 8)
+    L = c.get("num_layers", 6)
+    Ld = c.get("num_decoder_layers") or L
+    V, buckets, inner = c.get("vocab_size", 32128), c.get(
+        "relative_attention_num_buckets", 32), dk * a
+    attention = [h * inner] * 3 + [inner * h]
+    ff = [h * f, f * h]
+    encoder = [*attention, buckets * a, h, *ff, h] + [*attention, h, *ff, h] * (L - 1) + [h]
+    decoder = ([*attention, buckets * a, h, *attention, h, *ff, h]
+               + [*attention, h, *attention, h, *ff, h] * (Ld - 1) + [h])
+    return [V * h, *encoder, *decoder]
+
+
+def t5_saved(c: dict, B: int, S: int, *, self_attention: str = "eager",
+             cross_attention: str = "eager", device: str = "cuda") -> int:
+    """Bytes T5ForConditionalGeneration's forward and loss save (fp32; the target has the
+    input's length S), N = B*S, inner = num_heads*d_kv:
+
+    * each T5LayerNorm (an RMS norm written out): its input, the rsqrt (N fp32), the
+      normalised x and the weighted output: ``3h`` per token and N*4 bytes;
+    * each attention: q, k, v (k, v over the encoder for cross-attention), the output
+      (o's input): ``4 inner``; then the kernel: eager (and the path the H100 took for a
+      self-attention with T5's position bias, see :func:`_t5`) keeps the (B, a, S, S)
+      probabilities and, with dropout, a mask and the dropped copy; the memory-efficient
+      sdpa kernel keeps a log-sum-exp (B, a, S) and, with dropout, a seed and an offset;
+    * the ReLU feed-forward: ReLU's output (N, f) and, with dropout, the mask and the
+      dropped copy (wo's input);
+    * dropout (dropout_rate) on the embeddings, on every sub-layer's output, after each
+      stack's final norm: a mask each (1 byte on CUDA, 4 on the CPU);
+    * once: the bucket indices (S, S) int64 of each stack, the decoder's input ids (B, S),
+      the encoder's output (kept by every cross-attention's k and v), the scaled (by
+      d_model**-0.5) decoder output and the loss's fp32 log-softmax (N, V), total_weight.
+    """
+    h, dk, f, a = c.get("d_model", 512), c.get("d_kv", 64), c.get("d_ff", 2048), c.get(
+        "num_heads", 8)
+    L = c.get("num_layers", 6)
+    Ld = c.get("num_decoder_layers") or L
+    V, inner, p = c.get("vocab_size", 32128), dk * a, c.get("dropout_rate", 0.1)
+    N, cuda = B * S, device == "cuda"
+    g = MIN_BLOCK if cuda else 1
+    mask = 1 if cuda else 4
+    drop = rounded(mask * N * h, g) if p else 0  # one dropout of an (N, h) tensor
+    norm = 3 * rounded(4 * N * h, g) + rounded(4 * N, g)
+
+    def attention(kind: str) -> int:
+        core = 4 * rounded(4 * N * inner, g)
+        if kind == "eager":
+            probs = B * a * S * S
+            return core + rounded(4 * probs, g) + (rounded((mask + 4) * probs, g) if p else 0)
+        return core + rounded(4 * B * a * ceil(S / 32) * 32, g) + (2 * g if p else 0)
+
+    ff = norm + rounded(4 * N * f, g) + drop
+    if p:
+        ff += rounded(mask * N * f, g) + rounded(4 * N * f, g)
+    encoder_layer = norm + attention(self_attention) + drop + ff
+    decoder_layer = (norm + attention(self_attention) + drop
+                     + norm + attention(cross_attention) + drop + ff)
+    once = 2 * rounded(8 * S * S, g) + rounded(8 * N, g)  # buckets, decoder input ids
+    once += 2 * (drop + (rounded(4 * N * h, g) + rounded(4 * N, g) + rounded(4 * N * h, g))
+                 + drop)  # each stack: embedding dropout, final norm (x, rsqrt, normed), dropout
+    once += 2 * rounded(4 * N * h, g)  # encoder output, scaled decoder output
+    once += rounded(4 * N * V, g) + rounded(4, g)  # log-softmax, total_weight
+    return L * encoder_layer + Ld * decoder_layer + once
+
+
+def _t5(s: _Step) -> _Ledger:
+    c = s.config
+    if s.dtype != "fp32" or s.checkpointing or not s.train:
+        raise NotImplementedError("T5: only fp32 training has a closed form yet")
+    # The H100 reference (torch 2.11, transformers 5.17) reads as if every self-attention,
+    # whose mask is T5's learned position bias (it requires grad), kept eager's
+    # probabilities, and only the cross-attention ran the memory-efficient kernel: the
+    # saved bytes then agree to 0.1 %. Not confirmed kernel by kernel (no GPU here).
+    N, V, h = s.batch * s.seq, c.get("vocab_size", 32128), c.get("d_model", 512)
+    saved = t5_saved(c, s.batch, s.seq, self_attention="eager",
+                     cross_attention="eager" if s.attn == "eager" else "sdpa")
+    # forward peak: the logits and their log-softmax, next to the decoder's unscaled output
+    # that the model still holds; backward peak: as for GPT-2, two (N, V) fp32 gradients
+    return _Ledger(t5_shapes(c), [8 * N], saved, 4 * N * V + 4 * N * h, 2 * 4 * N * V,
+                   HF_EXTRA_BLOCK)
+
+
+# ----- CNNs (torchvision ResNet and VGG), images 3x224x224 ----------------------------------
+
+IMAGE = 224
+# What the cuDNN convolutions' workspaces add to the forward's peak: the ResNet-18 (B=64)
+# and VGG-16 (B=16) forward peaks exceed their saved activations by 14.75 and 27.7 MiB.
+CUDNN_FORWARD_WORKSPACE = 16 * MiB
+
+
+def _bn(C: int) -> list[int]:
+    return [C, C]  # weight, bias (running statistics are buffers: see _bn_buffers)
+
+
+def resnet_shapes(c: dict) -> tuple[list[int], list[int]]:
+    """(parameter numels, buffer bytes) of a torchvision ResNet, in registration order.
+
+    >>> p, b = resnet_shapes({"block": "basic", "layers": [2, 2, 2, 2]})
+    >>> sum(p), len(b)
+    (11689512, 60)
+    """
+    from .params import RESNET_DEPTHS
+
+    block, layers = (RESNET_DEPTHS[c["depth"]] if c.get("depth") is not None
+                     else (c["block"], list(c["layers"])))
+    groups, base = c.get("groups", 1), c.get("width_per_group", 64)
+    exp = 1 if block == "basic" else 4
+    params, bns, inplanes = [3 * 64 * 49, *_bn(64)], [64], 64
+    for s, (planes, n) in enumerate(zip((64, 128, 256, 512), layers)):
+        for b in range(n):
+            stride = 2 if (s > 0 and b == 0) else 1
+            if block == "basic":
+                params += [inplanes * planes * 9, *_bn(planes), planes * planes * 9, *_bn(planes)]
+                bns += [planes, planes]
+            else:
+                w = int(planes * (base / 64.0)) * groups
+                params += [inplanes * w, *_bn(w), w * w * 9 // groups, *_bn(w),
+                           w * planes * exp, *_bn(planes * exp)]
+                bns += [w, w, planes * exp]
+            if stride != 1 or inplanes != planes * exp:
+                params += [inplanes * planes * exp, *_bn(planes * exp)]
+                bns.append(planes * exp)
+            inplanes = planes * exp
+    nc = c.get("num_classes", 1000)
+    params += [512 * exp * nc, nc]
+    # each BN's running_mean, running_var (fp32) and num_batches_tracked (an int64 scalar)
+    buffers = [b for C in bns for b in (4 * C, 4 * C, 8)]
+    return params, buffers
+
+
+def resnet_saved(c: dict, B: int, *, device: str = "cuda") -> int:
+    """Bytes a torchvision ResNet's forward and loss save for backward (fp32), with E_s the
+    elements of one (B, C, H, W) map at a block's output:
+
+    * stem: conv1's output (BN's input), BN's output (ReLU in place keeps it: the max-pool's
+      input), the max-pool's int64 indices and its output (the first block's input);
+    * basic block: conv1 out, bn1 out (= relu out = conv2 in), conv2 out, the sum
+      (``out += identity`` then ReLU, in place: the block's output): 4 maps, plus the
+      downsample conv's output where there is one;
+    * bottleneck: conv1, bn1, conv2, bn2 outputs at the width w, conv3 out and the sum;
+    * BN's saved mean and inverse std (C fp32 each); the pooled (B, 512x) features, the
+      classifier's log-softmax (B, classes) and nll's total_weight scalar.
+    """
+    from .params import RESNET_DEPTHS
+
+    g = MIN_BLOCK if device == "cuda" else 1
+    block, layers = (RESNET_DEPTHS[c["depth"]] if c.get("depth") is not None
+                     else (c["block"], list(c["layers"])))
+    groups, base = c.get("groups", 1), c.get("width_per_group", 64)
+    exp = 1 if block == "basic" else 4
+    H = IMAGE // 2  # conv1 has stride 2
+    total = 2 * rounded(4 * B * 64 * H * H, g) + 2 * rounded(4 * 64, g)  # conv1, bn1 out
+    H = (H + 1) // 2  # the max-pool: stride 2, padding 1
+    total += rounded(8 * B * 64 * H * H, g) + rounded(4 * B * 64 * H * H, g)
+    inplanes = 64
+    for s, (planes, n) in enumerate(zip((64, 128, 256, 512), layers)):
+        for b in range(n):
+            stride = 2 if (s > 0 and b == 0) else 1
+            H_in, H = H, H // stride
+            out = planes * exp
+            if block == "basic":
+                maps = [(planes, H)] * 4
+                stats = [planes, planes]
+            else:
+                w = int(planes * (base / 64.0)) * groups
+                maps = [(w, H_in), (w, H_in), (w, H), (w, H), (out, H), (out, H)]
+                stats = [w, w, out]
+            if stride != 1 or inplanes != out:
+                maps.append((out, H))
+                stats.append(out)
+            total += sum(rounded(4 * B * C * h * h, g) for C, h in maps)
+            total += sum(2 * rounded(4 * C, g) for C in stats)
+            inplanes = out
+    nc = c.get("num_classes", 1000)
+    total += rounded(4 * B * 512 * exp, g) + rounded(4 * B * nc, g)  # pooled, log-softmax
+    return total + rounded(4, g)  # nll's total_weight
+
+
+def vgg_shapes(c: dict) -> list[int]:
+    """Parameter numels of a torchvision VGG (no batch norm).
+
+    >>> sum(vgg_shapes({"cfg": "D"}))
+    138357544
+    """
+    from .params import _Fields, _vgg_cfg
+
+    params, c_in = [], 3
+    for v in _vgg_cfg(_Fields(c)):
+        if v != "M":
+            params += [c_in * v * 9, v]
+            c_in = v
+    nc = c.get("num_classes", 1000)
+    return params + [512 * 49 * 4096, 4096, 4096 * 4096, 4096, 4096 * nc, nc]
+
+
+def vgg_saved(c: dict, B: int, *, device: str = "cuda") -> int:
+    """Bytes a torchvision VGG (no batch norm) saves for backward (fp32): each conv's output
+    (ReLU in place keeps it; it is the next conv's or the max-pool's input), each max-pool's
+    int64 indices and output, the 7x7 adaptive pool's output, in the classifier two ReLU
+    outputs, two dropout masks (1 byte on CUDA, 4 on the CPU) and their outputs, the
+    log-softmax (B, classes) and nll's total_weight scalar."""
+    from .params import _Fields, _vgg_cfg
+
+    g = MIN_BLOCK if device == "cuda" else 1
+    mask = 1 if device == "cuda" else 4
+    total, C, H = 0, 3, IMAGE
+    for v in _vgg_cfg(_Fields(c)):
+        if v == "M":
+            H //= 2
+            total += rounded(8 * B * C * H * H, g) + rounded(4 * B * C * H * H, g)
+        else:
+            C = v
+            total += rounded(4 * B * C * H * H, g)
+    nc = c.get("num_classes", 1000)
+    total += rounded(4 * B * 512 * 49, g)  # the adaptive average pool's output
+    total += 2 * (2 * rounded(4 * B * 4096, g) + rounded(mask * B * 4096, g))
+    return total + rounded(4 * B * nc, g) + rounded(4, g)  # log-softmax, total_weight
+
+
+def _cnn(s: _Step) -> _Ledger:
+    c, B = s.config, s.batch
+    if s.dtype != "fp32":
+        raise NotImplementedError("CNNs: only fp32 has a closed form yet")
+    inputs = [4 * B * 3 * IMAGE * IMAGE, 8 * B]  # pixels, labels
+    if c["model_type"] == "resnet":
+        params, buffers = resnet_shapes(c)
+        saved = resnet_saved(c, B)
+    else:
+        params, buffers = vgg_shapes(c), []
+        saved = vgg_saved(c, B)
+    if not s.train:
+        raise NotImplementedError("CNN inference has no closed form yet")
+    # The backward's peak: a CNN's parameters sit at its end (last stage, classifier) and
+    # its activations at its start, so nearly every gradient is allocated before much is
+    # freed: the gradients' bytes (ResNet-18: 46.3 MiB measured for 46.8 of gradients).
+    grads = sum(rounded(4 * n) for n in params)
+    return _Ledger(params, inputs, saved, CUDNN_FORWARD_WORKSPACE, grads,
+                   backward_gradients=grads, buffers=buffers)
+
+
+_FAMILIES = {"gpt2": _gpt2, "bert": _bert, "t5": _t5, "llama": _llama, "resnet": _cnn, "vgg": _cnn}
+
+
+# ----- the step ----------------------------------------------------------------------------
+
+def _optimizer_terms(name: str | None, params: int) -> tuple[int, int]:
+    """(state, temporaries of step()) for *params* bytes of rounded parameter tensors.
+
+    AdamW keeps exp_avg and exp_avg_sq (its ``step`` counters are CPU scalars);
+    the foreach implementation's ``_foreach_sqrt(exp_avg_sq)`` is one parameter-sized
+    temporary list. SGD with momentum keeps one buffer and updates in place.
+    """
+    if name == "adamw":
+        return 2 * params, params
+    if name == "sgd-momentum":
+        return params, 0
+    return 0, 0
+
+
+def predict(model, mode: str = "train", dtype: str = "fp32", optimizer: str | None = None,
+            batch: int = 1, seq: int | None = None, checkpointing: bool = False,
+            attn: str | None = None) -> Prediction:
+    """Predict the standard step of *model* (a catalogue name, a config dict, or a
+    ``measure.StepSpec`` with the other arguments left out).
+
+    >>> p = predict("gpt2", batch=8, seq=1024, optimizer="sgd")
+    >>> p.components["optimizer"], p.label
+    (0, 'gpt2 train fp32 sgd B=8 S=1024')
+    """
+    s = _step(model, mode, dtype, optimizer, batch, seq, checkpointing, attn)
+    mt = s.config["model_type"]
+    if mt not in _FAMILIES:
+        raise NotImplementedError(f"no activation closed form for model_type {mt!r} yet "
+                                  f"(done: {', '.join(_FAMILIES)})")
+    ledger = _FAMILIES[mt](s)
+    params = sum(rounded(n * s.weight_size) for n in ledger.parameters)
+    # the weights are the first allocations of the process: replay the allocator on them
+    # (bf16's smaller tensors leave unsplit blocks that rounding alone misses)
+    weights = allocated_bytes([n * s.weight_size for n in ledger.parameters]
+                              + ledger.buffers) + ledger.extra_weight_bytes
+    inputs = sum(rounded(n) for n in ledger.inputs)
+    other = int(WORKSPACE[(s.mode, s.precision)])
+    if not s.train:
+        before = weights + inputs + other
+        forward = before + ledger.forward_transient
+        return Prediction(s.label, before, forward, before, None, None, None, before,
+                          forward, "forward",
+                          dict(weights=weights, gradients=0, optimizer=0,
+                               activations=ledger.forward_transient, other=inputs + other))
+    state, temporaries = _optimizer_terms(s.optimizer, params)
+    before = weights + state + inputs + other
+    after_forward = before + ledger.saved
+    forward_peak = after_forward + ledger.forward_transient
+    after_backward = before + params
+    # the backward ends holding every gradient: where the weights outweigh the activations
+    # (large models, small batches) that, not the loss's start, bounds its peak from below
+    backward_peak = max(after_forward + ledger.backward_transient, after_backward)
+    optimizer_peak = after_backward + temporaries
+    phases = {"forward": forward_peak, "backward": backward_peak, "optimizer": optimizer_peak}
+    phase = max(phases, key=phases.get)
+    # the split at the peak: (gradients, activations) on top of weights, state and other
+    if phase == "forward":
+        gradients, activations = 0, ledger.saved + ledger.forward_transient
+    elif phase == "optimizer" or backward_peak == after_backward:
+        gradients, activations = params, 0
+    else:
+        gradients = ledger.backward_gradients
+        activations = ledger.saved + ledger.backward_transient - gradients
+    components = dict(weights=weights, gradients=gradients,
+                      optimizer=state + (temporaries if phase == "optimizer" else 0),
+                      activations=activations, other=inputs + other)
+    return Prediction(s.label, before, forward_peak, after_forward, backward_peak,
+                      after_backward, optimizer_peak, before, phases[phase], phase, components)
