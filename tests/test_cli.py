@@ -1,26 +1,12 @@
 """The `modelnotes` command as a user types it."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
+from clirun import run
 from modelnotes.catalogue import names
 from modelnotes.cli import main
-
-
-SRC = Path(__file__).resolve().parents[1] / "src"
-
-
-def run(*args: str) -> subprocess.CompletedProcess:
-    """The command as a user runs it, from a fresh interpreter (installed or not)."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(SRC),
-                                                                     os.environ.get("PYTHONPATH")])))
-    return subprocess.run([sys.executable, "-m", "modelnotes.cli", *args], capture_output=True,
-                          text=True, timeout=120, env=env)
 
 
 def test_help_lists_the_subcommands():

@@ -1,25 +1,14 @@
 """`modelnotes formats`: the number formats table, one format in detail, JSON, errors."""
 
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+from clirun import ENV, run
 from modelnotes.cli import main
 from modelnotes.formats import BLOCK_FORMATS, FORMATS
-
-SRC = Path(__file__).resolve().parents[1] / "src"
-ENV = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(SRC),
-                                                                os.environ.get("PYTHONPATH")])))
-
-
-def run(*args: str) -> subprocess.CompletedProcess:
-    """The command from a fresh interpreter, as a user types it."""
-    return subprocess.run([sys.executable, "-m", "modelnotes.cli", *args], capture_output=True,
-                          text=True, timeout=60, env=ENV)
 
 
 def output(capsys, *args: str) -> str:

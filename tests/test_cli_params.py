@@ -1,25 +1,14 @@
 """`modelnotes params`: the exact count from a config, as a user runs it."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from clirun import ENV, run
 from modelnotes.cli import main
-
-
-SRC = Path(__file__).resolve().parents[1] / "src"
-ENV = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(SRC),
-                                                                os.environ.get("PYTHONPATH")])))
-
-
-def run(*args: str) -> subprocess.CompletedProcess:
-    """The command from a fresh interpreter, as a user types it."""
-    return subprocess.run([sys.executable, "-m", "modelnotes.cli", *args], capture_output=True,
-                          text=True, timeout=120, env=ENV)
 
 
 def as_json(capsys, *args: str) -> dict:
