@@ -473,3 +473,22 @@ def test_gpu_checkpointing_and_eager_attention_change_what_is_saved(measured):
     sdpa = measured("plain")
     assert measured(GPT2 + ",checkpointing=yes").after_forward_bytes < sdpa.after_forward_bytes
     assert measured(GPT2 + ",attn=eager").after_forward_bytes > sdpa.after_forward_bytes
+
+
+@cuda
+def test_gpu_one_worker_reads_what_fresh_processes_read(measured):
+    """The sweep measures many cases in one process (measure_steps_in_process): every
+    allocator reading of the standard step must be the fresh process's, case after case."""
+    from modelnotes import sweep
+
+    names = ["plain", "bf16", "inference", "sgd", *FAMILIES]
+    specs = [StepSpec.parse(CASES[name][0]) for name in names]
+    pooled = {}
+    sweep._run_workers([specs], None, lambda o: pooled.setdefault(o.spec.label(), o))
+    fields = [f for f in ALLOCATOR if not f.startswith("reserved")]  # the cache may differ
+    for name, spec in zip(names, specs):
+        fresh, one = measured(name), pooled[spec.label()].measurement
+        assert one is not None, pooled[spec.label()].error
+        differ = {f: (getattr(fresh, f), getattr(one, f)) for f in fields
+                  if getattr(fresh, f) != getattr(one, f)}
+        assert not differ, (name, differ)

@@ -995,27 +995,76 @@ def measure_step(spec: StepSpec | str, *, timeline: bool | str | os.PathLike = F
     raise MeasurementError(f"{spec.label()}: the measuring process printed no result")
 
 
+def measure_steps_in_process(specs: list[StepSpec], device: torch.device | str | None = None,
+                             *, memory_fraction: float | None = None):
+    """Measure *specs* one after the other in this process, yielding each
+    :class:`StepMeasurement` as it is done: the worker behind :mod:`modelnotes.sweep`.
+
+    Between cases everything the last one made is released and ``empty_cache()`` returns
+    the cached segments to the driver, so each case starts from the allocator state of a
+    fresh process, except for what persists by design: the CUDA context and cuBLAS's
+    workspaces, which a fresh process also holds by the second step, where the peak is read.
+    (The GPU tests compare such readings with fresh processes case by case.)
+    *memory_fraction* caps this process's share of the GPU
+    (``set_per_process_memory_fraction``), so that workers sharing a GPU cannot push each
+    other out of memory: a case beyond its share comes back as out of memory.
+    """
+    device = torch.device(device) if device is not None else None
+    if memory_fraction is not None and torch.cuda.is_available():
+        torch.cuda.set_per_process_memory_fraction(memory_fraction)
+    for spec in specs:
+        result = measure_step_in_process(spec, device)
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+            torch.cuda.empty_cache()
+        yield result
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m modelnotes.measure SPEC [--device D] [--timeline PATH] [--categories]
-    [--json]``: measure one step in this (fresh) process. Exit 2 on a bad spec."""
+    [--json]``: measure one step in this (fresh) process. Exit 2 on a bad spec.
+
+    ``--many FILE`` instead reads a JSON list of specs and measures them one after the
+    other in this process (:func:`measure_steps_in_process`), printing one JSON line each;
+    ``--memory-fraction F`` caps the process's share of the GPU."""
     import argparse
     import warnings
 
     parser = argparse.ArgumentParser(prog="python -m modelnotes.measure",
                                      description="Measure one standard step in this process.")
-    parser.add_argument("spec", help="MODEL[,key=value...] or a JSON object (StepSpec fields)")
+    parser.add_argument("spec", nargs="?",
+                        help="MODEL[,key=value...] or a JSON object (StepSpec fields)")
+    parser.add_argument("--many", help="a JSON file with a list of specs, measured in turn")
+    parser.add_argument("--memory-fraction", type=float, help="cap on this process's share")
     parser.add_argument("--device", help="cuda (default when there is one) or cpu")
     parser.add_argument("--timeline", help="save the allocation history to this pickle")
     parser.add_argument("--categories", action="store_true",
                         help="MemTracker's split of a third step")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
+    if (args.spec is None) == (args.many is None):
+        print("measure: give either one SPEC or --many FILE", file=sys.stderr)
+        return 2
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    if args.many is not None:
+        try:
+            specs = [StepSpec.from_dict(d) for d in json.loads(Path(args.many).read_text())]
+        except (OSError, ValueError, TypeError) as error:
+            print(f"measure: {args.many}: {error}", file=sys.stderr)
+            return 2
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        for result in measure_steps_in_process(specs, args.device,
+                                               memory_fraction=args.memory_fraction):
+            print(result.to_json(), flush=True)
+        return 0
     try:
         spec = StepSpec.parse(args.spec)
     except ValueError as error:
         print(f"measure: {error}", file=sys.stderr)
         return 2
-    warnings.filterwarnings("ignore", category=FutureWarning)
     if spec.family in TRANSFORMER_FAMILIES:  # the others never import transformers
         from transformers.utils import logging as hf_logging
 

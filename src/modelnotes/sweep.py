@@ -1,0 +1,382 @@
+"""The accuracy sweep: many standard steps measured on the GPU, next to their predictions.
+
+:func:`grid` lists the cases (every catalogue model that fits on one GPU, training and
+inference, fp32 / amp-bf16 / bf16, three batch sizes, three sequence lengths, and for the
+transformers training with and without activation checkpointing). :func:`run` measures
+them with a few worker processes that share the GPU (:func:`measure.measure_steps_in_process`):
+the light models in parallel, each worker capped to a share of the memory, then the heavy
+ones alone with the whole GPU, along with any light case that did not fit in its share.
+:func:`compare` puts each measurement next to :func:`memory.predict` and next to two
+published rules of thumb (:func:`accelerate_rule`, :func:`korthikanti_rule`).
+
+>>> cases = grid()
+>>> len(cases), sum(c.checkpointing for c in cases)
+(657, 189)
+>>> cases[0].label()
+'vgg16 train fp32 adamw B=1'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from .measure import StepMeasurement, StepSpec
+
+DTYPES = ("fp32", "amp-bf16", "bf16")
+# batch sizes and sequence lengths per model: three each, chosen so that the largest
+# training case of the model fits on an 80 GB GPU in fp32 (or runs out of memory in a way
+# worth showing); sequence lengths stay within the learned positions
+SHAPES: dict[str, tuple[tuple[int, ...], tuple[int, ...] | None]] = {
+    "vgg16": ((1, 16, 64), None),
+    "resnet18": ((1, 32, 128), None),
+    "course-lstm": ((1, 64, 256), (10, 100, 1000)),
+    "bert-base-uncased": ((1, 8, 16), (128, 256, 512)),
+    "t5-small": ((1, 8, 16), (128, 256, 512)),
+    "gpt2": ((1, 4, 8), (128, 512, 1024)),
+    "gpt2-medium": ((1, 2, 4), (128, 512, 1024)),
+    "gpt2-large": ((1, 2, 4), (128, 512, 1024)),
+    "gpt2-xl": ((1, 2, 4), (128, 512, 1024)),
+    "cs336-lm": ((1, 2, 4), (128, 512, 1024)),
+}
+# run one at a time with the whole GPU: their large cases need more than a worker's share
+HEAVY = ("gpt2-medium", "gpt2-large", "gpt2-xl", "cs336-lm")
+TRANSFORMERS = ("bert-base-uncased", "t5-small", "gpt2", "gpt2-medium", "gpt2-large",
+                "gpt2-xl", "cs336-lm")
+
+
+def grid(models: tuple[str, ...] | None = None) -> list[StepSpec]:
+    """Every case of the sweep, in a fixed order (model, mode, dtype, checkpointing, B, S).
+
+    >>> [c.label() for c in grid(("resnet18",))][:2]
+    ['resnet18 train fp32 adamw B=1', 'resnet18 train fp32 adamw B=32']
+    """
+    out = []
+    for model in models or tuple(SHAPES):
+        batches, seqs = SHAPES[model]
+        for mode in ("train", "inference"):
+            for dtype in DTYPES:
+                for ckpt in ((False, True) if mode == "train" and model in TRANSFORMERS
+                             else (False,)):
+                    for B in batches:
+                        for S in seqs or (None,):
+                            out.append(StepSpec(model, mode=mode, dtype=dtype, batch=B, seq=S,
+                                                checkpointing=ckpt))
+    return out
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One case of a sweep: the measurement, or why there is none."""
+
+    spec: StepSpec
+    measurement: StepMeasurement | None
+    error: str | None
+    seconds: float  # wall time of the worker on this case
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.spec.label(), "spec": self.spec.to_dict(),
+                "measurement": self.measurement.to_dict() if self.measurement else None,
+                "error": self.error, "seconds": self.seconds}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Outcome:
+        m = data.get("measurement")
+        return cls(StepSpec.from_dict(data["spec"]), StepMeasurement.from_dict(m) if m else None,
+                   data.get("error"), data.get("seconds", 0.0))
+
+
+class _Worker:
+    """A ``python -m modelnotes.measure --many`` process working through a list of specs."""
+
+    def __init__(self, specs: list[StepSpec], fraction: float | None):
+        self.specs = list(specs)
+        self.done = 0
+        handle, self.path = tempfile.mkstemp(prefix="modelnotes-sweep-", suffix=".json")
+        with os.fdopen(handle, "w") as f:
+            json.dump([s.to_dict() for s in self.specs], f)
+        src = str(Path(__file__).resolve().parents[1])
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            filter(None, [src, os.environ.get("PYTHONPATH")])))
+        command = [sys.executable, "-m", "modelnotes.measure", "--many", self.path]
+        if fraction is not None:
+            command += ["--memory-fraction", str(fraction)]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True, env=env)
+        self.started = time.perf_counter()
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.lines.put(line)
+
+    def poll(self) -> list[Outcome]:
+        """Outcomes finished since the last call; when the process has died, the case it was
+        on comes back as an error (and the rest of its list is lost: see :func:`run`)."""
+        out = []
+        while True:
+            try:
+                line = self.lines.get_nowait()
+            except queue.Empty:
+                return out
+            if not line.startswith("{"):
+                continue
+            now = time.perf_counter()
+            out.append(Outcome(self.specs[self.done], StepMeasurement.from_json(line), None,
+                               round(now - self.started, 2)))
+            self.started = now
+            self.done += 1
+
+    def finished(self) -> bool:
+        if self.process.poll() is None:
+            return False
+        self.reader.join()  # every line the process printed is in the queue
+        return True
+
+    def failure(self) -> str:
+        err = self.process.stderr.read().strip().splitlines() or ["(no output)"]
+        return f"the worker died (exit {self.process.returncode}): {err[-1]}"
+
+    def close(self) -> None:
+        os.unlink(self.path)
+
+
+def _run_workers(batches: list[list[StepSpec]], fraction: float | None,
+                 report: Callable[[Outcome], None]) -> list[Outcome]:
+    workers = [_Worker(b, fraction) for b in batches if b]
+    out: list[Outcome] = []
+    while workers:
+        time.sleep(0.2)
+        for w in list(workers):
+            finished = w.finished()
+            new = w.poll()
+            for o in new:
+                out.append(o)
+                report(o)
+            if finished:
+                if w.done < len(w.specs):  # died on a case: record it, go on with the rest
+                    o = Outcome(w.specs[w.done], None, w.failure(), 0.0)
+                    out.append(o)
+                    report(o)
+                    rest = w.specs[w.done + 1:]
+                    if rest:
+                        workers.append(_Worker(rest, fraction))
+                w.close()
+                workers.remove(w)
+    return out
+
+
+TIERS = ((4, 0.22), (2, 0.45), (1, None))  # (workers, share of the GPU each) per round
+
+
+def run(specs: list[StepSpec], *, tiers: tuple[tuple[int, float | None], ...] = TIERS,
+        progress: Callable[[str], None] | None = print,
+        record: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+    """Measure *specs* on the GPU; one :class:`Outcome` per spec, in the order of *specs*.
+
+    Rounds of worker processes share the GPU, each capped to a share of its memory (the
+    shares add up to less than 1, leaving room for the CUDA contexts). The first round takes
+    the light models, the second the heavy ones and every case that ran out of the first
+    round's share, the last (one process with the whole GPU) what is still left. Only a case
+    that runs out of memory in the last round is out of memory. *progress* gets one line
+    and *record* the outcome of each case as it is final.
+    """
+    total = len(specs)
+    count = 0
+    start = time.perf_counter()
+    final: list[Outcome] = []
+
+    def report(o: Outcome) -> None:
+        nonlocal count
+        count += 1
+        final.append(o)
+        if record is not None:
+            record(o)
+        if progress is None:
+            return
+        m = o.measurement
+        what = (o.error if m is None else "OOM" if m.oom else
+                f"not measured on {m.device}" if m.peak_bytes is None else
+                f"peak {m.peak_bytes / 2**30:.2f} GiB")
+        progress(f"[{count:>{len(str(total))}}/{total}] {o.spec.label()}: {what} "
+                 f"({o.seconds:.1f} s; {time.perf_counter() - start:.0f} s so far)")
+
+    light = [s for s in specs if not (isinstance(s.model, str) and s.model in HEAVY)]
+    waiting = [light, [s for s in specs if s not in light]]
+    for number, (workers, share) in enumerate(tiers):
+        last = number == len(tiers) - 1
+        todo = [s for group in waiting[:1 if not last else None] for s in group]
+        waiting = waiting[1:] if not last else []
+        retry: list[StepSpec] = []
+
+        def settle(o: Outcome, last=last, retry=retry) -> None:
+            if o.measurement is not None and o.measurement.oom and not last:
+                retry.append(o.spec)  # measured again in the next round, with more memory
+            else:
+                report(o)
+
+        # round-robin, so that every worker gets a mix of models and sizes
+        _run_workers([todo[i::workers] for i in range(workers)], share, settle)
+        if waiting:
+            waiting[0] = retry + waiting[0]
+        else:
+            waiting = [retry]
+    order = {s.to_json(): i for i, s in enumerate(specs)}
+    return sorted(final, key=lambda o: order[o.spec.to_json()])
+
+
+# ----- what the rules of thumb would have said --------------------------------------------
+
+def accelerate_rule(parameters: int, spec: StepSpec) -> int:
+    """``accelerate estimate-memory``: the weights in the step's dtype; training with Adam
+    four times that (weights, gradients, two moments), nothing for activations.
+
+    >>> accelerate_rule(1_000, StepSpec("gpt2", seq=8))
+    16000
+    """
+    size = 2 if spec.dtype == "bf16" else 4
+    return parameters * size * (4 if spec.mode == "train" else 1)
+
+
+def korthikanti_rule(parameters: int, config: dict, spec: StepSpec) -> int | None:
+    """Korthikanti et al. (2022): activations per transformer layer s·b·h·(34 + 5·a·s/h)
+    bytes with 16-bit activations and no parallelism (2·s·b·h with full recomputation), on
+    top of the weights, gradients and Adam state (16 bytes per parameter in mixed precision,
+    8 in pure bf16). fp32 activations take twice the bytes. None outside training of a
+    transformer, where the formula says nothing.
+
+    >>> korthikanti_rule(0, {"n_embd": 4, "n_head": 2, "n_layer": 1}, StepSpec("gpt2", seq=8))
+    3456
+    """
+    if spec.mode != "train" or spec.family not in ("encoder", "decoder", "encoder-decoder"):
+        return None
+    h = config.get("n_embd") or config.get("hidden_size") or config.get("d_model")
+    a = config.get("n_head") or config.get("num_attention_heads") or config.get("num_heads")
+    L = config.get("n_layer") or config.get("num_hidden_layers") or (
+        config.get("num_layers", 0) + (config.get("num_decoder_layers")
+                                       or config.get("num_layers", 0)))
+    s, b = spec.seq, spec.batch
+    per_layer = 2 * s * b * h if spec.checkpointing else s * b * h * (34 + 5 * a * s / h)
+    if spec.dtype == "fp32":
+        per_layer *= 2
+    static = (8 if spec.dtype == "bf16" else 16) * parameters
+    return int(static + L * per_layer)
+
+
+@dataclass(frozen=True)
+class Row:
+    """A case, measured and predicted (bytes), with the error of the prediction."""
+
+    label: str
+    model: str
+    mode: str
+    dtype: str
+    batch: int
+    seq: int | None
+    checkpointing: bool
+    measured: int | None  # None: out of memory, or the run failed
+    predicted: int | None  # None: the predictor does not cover the case
+    phase: str | None  # predicted phase of the peak
+    oom: bool
+    accelerate: int
+    korthikanti: int | None
+    note: str = ""
+
+    @property
+    def error(self) -> float | None:
+        """(predicted - measured) / measured."""
+        if self.measured is None or self.predicted is None:
+            return None
+        return (self.predicted - self.measured) / self.measured
+
+
+def compare(outcomes: list[Outcome]) -> list[Row]:
+    """Each outcome next to :func:`memory.predict` and the two rules of thumb."""
+    from . import memory
+    from .params import count, named_config
+
+    rows = []
+    counts: dict[str, int] = {}
+    for o in outcomes:
+        s, m = o.spec, o.measurement
+        name = s.model if isinstance(s.model, str) else str(config.get("model_type"))
+        config = s.config
+        if name not in counts:
+            counts[name] = (m.parameters if m and m.parameters else
+                            count(config).total)
+        note = ""
+        try:
+            p = memory.predict(s)
+            predicted, phase = p.peak_bytes, p.peak_phase
+        except NotImplementedError as error:
+            predicted, phase, note = None, None, str(error)
+        measured = None
+        if m is not None and not m.oom:
+            measured = m.peak_bytes
+        elif m is None:
+            note = o.error or note
+        rows.append(Row(s.label(), name, s.mode, s.dtype, s.batch, s.seq, s.checkpointing,
+                        measured, predicted, phase, bool(m and m.oom),
+                        accelerate_rule(counts[name], s),
+                        korthikanti_rule(counts[name], config, s), note))
+    return rows
+
+
+def save(outcomes: list[Outcome], path: str | os.PathLike, provenance: dict) -> None:
+    """Write a sweep and where it was measured as JSON (the form :func:`load` reads)."""
+    Path(path).write_text(json.dumps({"provenance": provenance,
+                                      "results": [o.to_dict() for o in outcomes]}) + "\n")
+
+
+def load(path: str | os.PathLike) -> tuple[list[Outcome], dict]:
+    """A sweep written by :func:`save`: the outcomes and their provenance."""
+    data = json.loads(Path(path).read_text())
+    return [Outcome.from_dict(d) for d in data["results"]], data["provenance"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m modelnotes.sweep --out FILE [--models M ...] [--workers N]``: run the
+    sweep on this machine's GPU and save it (progress lines on stdout)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m modelnotes.sweep",
+                                     description="Measure the accuracy sweep on the GPU.")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--models", nargs="*", choices=sorted(SHAPES), metavar="MODEL")
+    args = parser.parse_args(argv)
+    import torch
+
+    if not torch.cuda.is_available():
+        print("sweep: no CUDA GPU here: the sweep measures on the GPU", file=sys.stderr)
+        return 2
+    from .provenance import collect
+
+    start = time.perf_counter()
+    partial = args.out.with_suffix(".partial.jsonl")
+    with partial.open("w") as log:
+        def record(o: Outcome) -> None:
+            log.write(json.dumps(o.to_dict()) + "\n")
+            log.flush()
+
+        outcomes = run(grid(tuple(args.models) if args.models else None), record=record)
+    provenance = collect().as_dict()
+    provenance["sweep_seconds"] = round(time.perf_counter() - start, 1)
+    save(outcomes, args.out, provenance)
+    failed = sum(o.measurement is None for o in outcomes)
+    print(f"{len(outcomes)} cases in {provenance['sweep_seconds']} s, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
