@@ -849,3 +849,56 @@ def predict(model, mode: str = "train", dtype: str = "fp32", optimizer: str | No
                       activations=activations, other=inputs + other)
     return Prediction(s.label, before, forward_peak, after_forward, backward_peak,
                       after_backward, optimizer_peak, before, phases[phase], phase, components)
+
+
+# ----- the KV cache ---------------------------------------------------------------------------
+
+DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "fp8": 1}
+
+
+def kv_cache_bytes(model, batch: int, seq: int, dtype: str = "bf16", *,
+                   latent: bool = True) -> int:
+    """Bytes of the KV cache after *seq* tokens for *batch* sequences (nominal: elements times
+    bytes, no allocator rounding), for a catalogue/named model or a config dict.
+
+    Per layer and token, a cache keeps a key and a value per key-value head:
+    ``2 * kv_heads * head_dim`` numbers. That is multi-head attention when ``kv_heads`` is
+    the number of heads ``a`` (GPT-2, the CS336 LM), grouped-query attention when fewer
+    (LLaMA, Qwen3, Grok: 8 or 4). DeepSeek-V3's multi-head latent attention needs only the
+    compressed latent and the shared rotary key, ``d_c + d_r`` numbers (``latent=True``, what
+    inference engines keep); ``latent=False`` gives what transformers' implementation caches,
+    the up-projected keys and values of every head. T5 also keeps the cross-attention's keys
+    and values of the (here equally long) encoder output. Encoders keep no cache.
+
+    >>> kv_cache_bytes("gpt2", 1, 1024, "fp32") / 2**20  # 2 * 12 layers * 768 * 1024 * 4
+    72.0
+    >>> per_token = lambda name, **kw: kv_cache_bytes(name, 1, 1, "bf16", **kw)
+    >>> per_token("deepseek-v3"), per_token("deepseek-v3", latent=False)
+    (70272, 4997120)
+    >>> per_token("qwen3-235b-a22b")  # 94 layers * 2 * 4 kv heads * 128 * 2 bytes
+    192512
+    """
+    from .params import named_config
+
+    c = dict(model) if isinstance(model, dict) else named_config(model)
+    c = c.get("text_config") or c  # LLaMA 4: the language model's config
+    size = DTYPE_BYTES[dtype]
+    tokens = batch * seq
+    mt = c["model_type"]
+    if mt == "bert":
+        raise ValueError("an encoder keeps no KV cache: each forward sees the whole input")
+    if mt == "gpt2":
+        return 2 * c["n_layer"] * c["n_embd"] * tokens * size
+    if mt == "t5":
+        layers = c.get("num_decoder_layers") or c["num_layers"]
+        inner = c["num_heads"] * c["d_kv"]
+        return 2 * 2 * layers * inner * tokens * size  # self- and cross-attention
+    L, h, a = c["num_hidden_layers"], c["hidden_size"], c["num_attention_heads"]
+    if mt == "deepseek_v3":
+        if latent:
+            return L * (c["kv_lora_rank"] + c["qk_rope_head_dim"]) * tokens * size
+        key = c["qk_nope_head_dim"] + c["qk_rope_head_dim"]
+        return L * a * (key + c["v_head_dim"]) * tokens * size
+    kv_heads = c.get("num_key_value_heads") or a
+    head_dim = c.get("head_dim") or h // a
+    return 2 * L * kv_heads * head_dim * tokens * size
