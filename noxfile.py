@@ -55,8 +55,11 @@ def docs(session: nox.Session) -> None:
     if build.exists() and "--keep" not in session.posargs:
         shutil.rmtree(build)  # every page is executed afresh: no stale numbers
     args = [a for a in session.posargs if a != "--keep"]
+    build.mkdir(parents=True, exist_ok=True)
+    # pages share their GPU measurements through this file: each case is measured once
+    env = {**OFFLINE, "MODELNOTES_MEASUREMENTS": str(build / "measurements.jsonl")}
     session.run(python, "-m", "sphinx", "-W", "--keep-going", "-b", "html",
-                "-j", "1", "docs", str(build / "html"), *args, env=OFFLINE)
+                "-j", "1", "docs", str(build / "html"), *args, env=env)
     session.log(f"the book is in {build / 'html' / 'index.html'}")
 
 

@@ -236,6 +236,53 @@ def run(specs: list[StepSpec], *, tiers: tuple[tuple[int, float | None], ...] = 
     return sorted(final, key=lambda o: order[o.spec.to_json()])
 
 
+CACHE_VARIABLE = "MODELNOTES_MEASUREMENTS"  # a JSON-lines file shared by a build's pages
+COMMITTED = Path(__file__).resolve().parents[2] / "docs" / "part4" / "data" / "sweep.json"
+
+
+def measured(specs: list[StepSpec], *, progress: Callable[[str], None] | None = None,
+             committed: str | os.PathLike | None = None) -> list[Outcome]:
+    """The outcome of each of *specs*, measured once per build.
+
+    With a GPU: read from the file named by ``$MODELNOTES_MEASUREMENTS`` (the book's build
+    sets it, so that a case measured by one page is not measured again by another), and
+    what is not there yet is measured now (:func:`run`) and added to it. Without a GPU (the
+    preview): the committed sweep (*committed*, default the book's
+    ``docs/part4/data/sweep.json``), and a case it lacks comes back with the error "not
+    measured". Either way the result has one outcome per spec, in order.
+    """
+    import torch
+
+    key = StepSpec.to_json
+    if not torch.cuda.is_available():
+        path = Path(committed) if committed is not None else COMMITTED
+        known = {key(o.spec): o for o in load(path)[0]} if path.exists() else {}
+        return [known.get(key(s)) or Outcome(s, None, "not measured (no GPU here, and not "
+                                             "in the committed measurements)", 0.0)
+                for s in specs]
+    cache = os.environ.get(CACHE_VARIABLE)
+    known = {}
+    if cache and Path(cache).exists():
+        for line in Path(cache).read_text().splitlines():
+            o = Outcome.from_dict(json.loads(line))
+            known[key(o.spec)] = o
+    todo = list(dict.fromkeys(s for s in specs if key(s) not in known))
+    if todo:
+        log = Path(cache).open("a") if cache else None
+        try:
+            def record(o: Outcome) -> None:
+                known[key(o.spec)] = o
+                if log is not None:
+                    log.write(json.dumps(o.to_dict()) + "\n")
+                    log.flush()
+
+            run(todo, progress=progress, record=record)
+        finally:
+            if log is not None:
+                log.close()
+    return [known[key(s)] for s in specs]
+
+
 # ----- what the rules of thumb would have said --------------------------------------------
 
 def accelerate_rule(parameters: int, spec: StepSpec) -> int:
