@@ -58,8 +58,11 @@ def docs(session: nox.Session) -> None:
     build.mkdir(parents=True, exist_ok=True)
     # pages share their GPU measurements through this file: each case is measured once
     env = {**OFFLINE, "MODELNOTES_MEASUREMENTS": str(build / "measurements.jsonl")}
+    # pages execute in parallel; those that use the GPU take turns on it
+    # (provenance.page_start(gpu=True)), so timings and memory readings stay undisturbed
+    jobs = os.environ.get("MODELNOTES_JOBS", "auto")
     session.run(python, "-m", "sphinx", "-W", "--keep-going", "-b", "html",
-                "-j", "1", "docs", str(build / "html"), *args, env=env)
+                "-j", jobs, "docs", str(build / "html"), *args, env=env)
     session.log(f"the book is in {build / 'html' / 'index.html'}")
 
 

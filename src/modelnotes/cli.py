@@ -6,6 +6,9 @@
     modelnotes params NAME|CONFIG.json [--json] [--no-check]
                                          exact parameter count from the config, by component
     modelnotes formats [NAME] [--json]   number formats: range, precision, bit layout, values
+    modelnotes memory NAME|CONFIG.json [--mode M] [--dtype D] [--optimizer O] --batch B
+                      [--seq S] [--checkpointing] [--attn A] [--json] [--measure]
+                                         predicted (and measured) GPU memory of a standard step
 
 Errors are one line on stderr and exit code 2, never a traceback.
 """
@@ -341,8 +344,133 @@ def _block_text(fmt) -> str:
     return "\n".join(lines)
 
 
+_CNN_TYPES = ("vgg", "resnet")
+_POSITIONS = {"gpt2": ("n_positions", 1024), "bert": ("max_position_embeddings", 512)}
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _memory_step(args: argparse.Namespace) -> tuple[dict, str]:
+    """The config and the checked options of ``modelnotes memory`` (no torch needed)."""
+    from .params import MissingFieldError, UnsupportedModelError, load_config, named_config
+
+    try:
+        config = (load_config(args.target) if _is_config_path(args.target)
+                  else named_config(args.target))
+    except (MissingFieldError, UnsupportedModelError, ValueError, KeyError) as error:
+        raise CommandError(str(error.args[0] if error.args else error)) from None
+    mt = config.get("model_type")
+    family = ("cnn" if mt in _CNN_TYPES else "rnn" if mt == "lstm" else "transformer")
+    if family == "cnn" and args.seq is not None:
+        raise CommandError(f"{args.target} takes 3x224x224 images: --seq does not apply")
+    if family != "cnn" and args.seq is None:
+        raise CommandError(f"{args.target} needs --seq (the sequence length)")
+    if mt in _POSITIONS:
+        key, default = _POSITIONS[mt]
+        limit = config.get(key) or default
+        if args.seq > limit:
+            raise CommandError(f"--seq {args.seq} is longer than {args.target}'s {limit} "
+                               "learned positions")
+    if args.mode == "inference" and args.optimizer is not None:
+        raise CommandError("inference takes no --optimizer")
+    if args.checkpointing and (family != "transformer" or args.mode == "inference"):
+        raise CommandError("--checkpointing applies to training a transformer")
+    if args.attn is not None and family != "transformer":
+        raise CommandError(f"{args.target} has no attention: --attn does not apply")
+    return config, family
+
+
+def _gib(n: int | None) -> str:
+    return "-" if n is None else f"{n / 2**30:,.2f} GiB"
+
+
+def _cmd_memory(args: argparse.Namespace) -> int:
+    from . import memory
+
+    config, family = _memory_step(args)
+    if args.measure:
+        import torch  # only --measure needs it
+
+        if not torch.cuda.is_available():
+            raise CommandError("--measure needs a CUDA GPU, and this machine has none "
+                               "(without --measure the prediction needs no GPU)")
+    optimizer = args.optimizer or ("adamw" if args.mode == "train" else None)
+    attn = args.attn or ("sdpa" if family == "transformer" else None)
+    try:
+        p = memory.predict(config, mode=args.mode, dtype=args.dtype, optimizer=optimizer,
+                           batch=args.batch, seq=args.seq, checkpointing=args.checkpointing,
+                           attn=attn)
+    except NotImplementedError as error:
+        raise CommandError(f"no prediction for this case: {error}") from None
+    label = p.label.replace(f"config:{config.get('model_type')}", args.target, 1)
+    out = {"model": args.target, "label": label, "mode": args.mode, "dtype": args.dtype,
+           "optimizer": optimizer, "batch": args.batch, "seq": args.seq,
+           "checkpointing": args.checkpointing, "attn": attn,
+           "peak_bytes": p.peak_bytes, "peak_phase": p.peak_phase,
+           "components": p.components, "phases": p.phase_bytes()}
+    if args.measure:
+        from .measure import MeasurementError, StepSpec, measure_step
+
+        spec = StepSpec(args.target, mode=args.mode, dtype=args.dtype, optimizer=optimizer,
+                        batch=args.batch, seq=args.seq, checkpointing=args.checkpointing,
+                        attn=attn)
+        print(f"measuring {label} in a fresh process on the GPU ...", file=sys.stderr)
+        try:
+            m = measure_step(spec)
+        except MeasurementError as error:
+            raise CommandError(str(error)) from None
+        out["measured_oom"] = m.oom
+        out["measured_peak_bytes"] = m.peak_bytes
+        out["measured_device"] = m.device
+        if m.oom:
+            out["measured_oom_phase"] = m.oom_phase
+        else:
+            out["measured_phases"] = {k: v for k, v in (
+                ("forward", m.forward_peak_bytes), ("backward", m.backward_peak_bytes),
+                ("optimizer", m.optimizer_peak_bytes)) if v is not None}
+            out["measured_reserved_bytes"] = m.reserved_bytes
+            out["error"] = (p.peak_bytes - m.peak_bytes) / m.peak_bytes
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    total = p.peak_bytes
+    lines = [f"{label}: predicted peak {_gib(total)} ({total:,} bytes), in the "
+             f"{p.peak_phase}", "", "At the peak:"]
+    for name, value in p.components.items():
+        lines.append(f"  {name:<12} {_gib(value):>14}  {value / total:6.1%}")
+    lines += ["", "Peak of each phase:"]
+    lines += [f"  {name:<12} {_gib(value):>14}" for name, value in p.phase_bytes().items()]
+    if args.measure:
+        lines.append("")
+        if out["measured_oom"]:
+            lines.append(f"Measured on {out['measured_device']}: out of memory in the "
+                         f"{out['measured_oom_phase']}")
+        else:
+            lines.append(f"Measured on {out['measured_device']}: peak "
+                         f"{_gib(out['measured_peak_bytes'])} "
+                         f"({out['measured_peak_bytes']:,} bytes); prediction "
+                         f"{out['error']:+.2%}")
+    print("\n".join(lines))
+    return 0
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors on one line (and exit code 2, as argparse's)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(
+    top = _Parser(
         prog="modelnotes",
         description="How neural networks are put together and what they cost: the package "
                     "behind the modelnotes book.")
@@ -391,6 +519,33 @@ def parser() -> argparse.ArgumentParser:
                          help="print a JSON list (one element with NAME; with NAME and 8 bits "
                               "or fewer, every code's value too)")
     formats.set_defaults(run=_cmd_formats)
+
+    mem = commands.add_parser(
+        "memory", help="predicted (and measured) GPU memory of a training or inference step",
+        description="Predict the peak GPU memory (max_memory_allocated) of the book's standard "
+                    "step from the config alone: weights, gradients, optimizer state, saved "
+                    "activations, transients and workspaces, phase by phase. --measure also "
+                    "runs the step on this machine's GPU in a fresh process.")
+    mem.add_argument("target", metavar="NAME|CONFIG.json",
+                     help="a catalogue model (modelnotes list) or a Hugging Face style "
+                          "config.json")
+    mem.add_argument("--mode", choices=("train", "inference"), default="train")
+    mem.add_argument("--dtype", choices=("fp32", "amp-bf16", "amp-fp16", "bf16"),
+                     default="fp32", help="amp-*: fp32 weights, autocast; bf16: bf16 weights "
+                                          "and optimizer state (default fp32)")
+    mem.add_argument("--optimizer", choices=("adamw", "sgd", "sgd-momentum"),
+                     help="training only (default adamw)")
+    mem.add_argument("--batch", type=_positive, required=True, help="batch size B")
+    mem.add_argument("--seq", type=_positive,
+                     help="sequence length S (time steps for the LSTM); not for images")
+    mem.add_argument("--checkpointing", action="store_true",
+                     help="activation checkpointing (training a transformer)")
+    mem.add_argument("--attn", choices=("sdpa", "eager"),
+                     help="attention implementation of a transformer (default sdpa)")
+    mem.add_argument("--json", action="store_true", help="print one JSON object")
+    mem.add_argument("--measure", action="store_true",
+                     help="also measure the step on this machine's CUDA GPU")
+    mem.set_defaults(run=_cmd_memory)
     return top
 
 

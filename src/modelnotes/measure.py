@@ -1000,11 +1000,10 @@ def measure_steps_in_process(specs: list[StepSpec], device: torch.device | str |
     """Measure *specs* one after the other in this process, yielding each
     :class:`StepMeasurement` as it is done: the worker behind :mod:`modelnotes.sweep`.
 
-    Between cases everything the last one made is released and ``empty_cache()`` returns
-    the cached segments to the driver, so each case starts from the allocator state of a
-    fresh process, except for what persists by design: the CUDA context and cuBLAS's
-    workspaces, which a fresh process also holds by the second step, where the peak is read.
-    (The GPU tests compare such readings with fresh processes case by case.)
+    Between cases everything the last one made is released, cuBLAS's workspaces included,
+    and ``empty_cache()`` returns the cached segments to the driver, so that each case starts
+    from the allocator state of a fresh process (the GPU tests compare the readings with
+    fresh processes case by case).
     *memory_fraction* caps this process's share of the GPU
     (``set_per_process_memory_fraction``), so that workers sharing a GPU cannot push each
     other out of memory: a case beyond its share comes back as out of memory.
@@ -1017,6 +1016,12 @@ def measure_steps_in_process(specs: list[StepSpec], device: torch.device | str |
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.synchronize()
+            # cuBLAS keeps its workspaces (allocator blocks) for the life of the process; a
+            # fresh process makes them during the first step, after the weights, so drop them
+            # too, or the next case's weights would fill the gaps around them
+            clear = getattr(torch._C, "_cuda_clearCublasWorkspaces", None)
+            if clear is not None:
+                clear()
             torch.cuda.empty_cache()
         yield result
 

@@ -16,6 +16,7 @@ import importlib.metadata
 import os
 import platform
 import subprocess
+import tempfile
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -129,13 +130,39 @@ def collect() -> Provenance:
     )
 
 
-def page_start() -> torch.device:
+GPU_LOCK = Path(tempfile.gettempdir()) / "modelnotes-gpu.lock"
+_held_lock = None  # the open lock file of this process, kept until the process ends
+
+
+def hold_gpu() -> None:
+    """Wait until no other process holds the book's GPU lock, then hold it until this
+    process (a page's kernel) ends.
+
+    The book's pages are executed several at a time (``sphinx -j``); the pages that use the
+    GPU take this lock in :func:`page_start`, so that no two of them share it: timings are
+    not disturbed and memory readings are not pushed out of memory by a neighbour.
+    """
+    global _held_lock
+    if _held_lock is not None:
+        return
+    import fcntl
+
+    handle = open(GPU_LOCK, "a")
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    _held_lock = handle
+
+
+def page_start(gpu: bool = False) -> torch.device:
     """First cell of every page: enforce the GPU guard, fix seeds, say where numbers come from.
 
     Displays one line (as Markdown) naming the device and versions the page's numbers were
-    produced with, and returns the device measurement cells should use.
+    produced with, and returns the device measurement cells should use. A page that measures
+    on the GPU passes ``gpu=True``: on a CUDA machine it then runs alone on the GPU
+    (:func:`hold_gpu`).
     """
     device = measurement_device()
+    if gpu and device.type == "cuda":
+        hold_gpu()
     torch.manual_seed(0)
     # transformers imports tqdm.auto, which warns in kernels without ipywidgets
     warnings.filterwarnings("ignore", message="IProgress not found")
