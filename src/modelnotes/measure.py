@@ -1032,7 +1032,9 @@ def main(argv: list[str] | None = None) -> int:
 
     ``--many FILE`` instead reads a JSON list of specs and measures them one after the
     other in this process (:func:`measure_steps_in_process`), printing one JSON line each;
-    ``--memory-fraction F`` caps the process's share of the GPU."""
+    ``--memory-fraction F`` caps the process's share of the GPU. ``--serve`` does the same
+    for cases sent on stdin (``{"spec": ..., "fraction": F}`` a line), each with its own
+    cap: the worker of :func:`modelnotes.sweep.run`."""
     import argparse
     import warnings
 
@@ -1042,16 +1044,31 @@ def main(argv: list[str] | None = None) -> int:
                         help="MODEL[,key=value...] or a JSON object (StepSpec fields)")
     parser.add_argument("--many", help="a JSON file with a list of specs, measured in turn")
     parser.add_argument("--memory-fraction", type=float, help="cap on this process's share")
+    parser.add_argument("--serve", action="store_true",
+                        help="measure the cases given on stdin, one JSON object a line")
     parser.add_argument("--device", help="cuda (default when there is one) or cpu")
     parser.add_argument("--timeline", help="save the allocation history to this pickle")
     parser.add_argument("--categories", action="store_true",
                         help="MemTracker's split of a third step")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
-    if (args.spec is None) == (args.many is None):
-        print("measure: give either one SPEC or --many FILE", file=sys.stderr)
+    if (args.spec is not None) + (args.many is not None) + args.serve != 1:
+        print("measure: give one SPEC, --many FILE or --serve", file=sys.stderr)
         return 2
     warnings.filterwarnings("ignore", category=FutureWarning)
+    if args.serve:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        print("ready", flush=True)
+        for line in sys.stdin:  # {"spec": {...}, "fraction": F or null}, one case a line
+            order = json.loads(line)
+            if torch.cuda.is_available():
+                torch.cuda.set_per_process_memory_fraction(order.get("fraction") or 1.0)
+            spec = StepSpec.from_dict(order["spec"])
+            for result in measure_steps_in_process([spec], args.device):
+                print(result.to_json(), flush=True)
+        return 0
     if args.many is not None:
         try:
             specs = [StepSpec.from_dict(d) for d in json.loads(Path(args.many).read_text())]

@@ -3,9 +3,9 @@
 :func:`grid` lists the cases (every catalogue model that fits on one GPU, training and
 inference, fp32 / amp-bf16 / bf16, three batch sizes, three sequence lengths, and for the
 transformers training with and without activation checkpointing). :func:`run` measures
-them with a few worker processes that share the GPU (:func:`measure.measure_steps_in_process`):
-the light models in parallel, each worker capped to a share of the memory, then the heavy
-ones alone with the whole GPU, along with any light case that did not fit in its share.
+them with a few worker processes that share the GPU (:func:`measure.measure_steps_in_process`),
+side by side as long as the memory the predictor says they need fits, each capped to its
+share; a case that did not fit in its share is measured again alone with the whole GPU.
 :func:`compare` puts each measurement next to :func:`memory.predict` and next to two
 published rules of thumb (:func:`accelerate_rule`, :func:`korthikanti_rule`).
 
@@ -48,8 +48,6 @@ SHAPES: dict[str, tuple[tuple[int, ...], tuple[int, ...] | None]] = {
     "gpt2-xl": ((1, 2, 4), (128, 512, 1024)),
     "cs336-lm": ((1, 2, 4), (128, 512, 1024)),
 }
-# run one at a time with the whole GPU: their large cases need more than a worker's share
-HEAVY = ("gpt2-medium", "gpt2-large", "gpt2-xl", "cs336-lm")
 TRANSFORMERS = ("bert-base-uncased", "t5-small", "gpt2", "gpt2-medium", "gpt2-large",
                 "gpt2-xl", "cs336-lm")
 
@@ -177,21 +175,84 @@ def _run_workers(batches: list[list[StepSpec]], fraction: float | None,
     return out
 
 
-TIERS = ((4, 0.22), (2, 0.45), (1, None))  # (workers, share of the GPU each) per round
+class _Server:
+    """A ``python -m modelnotes.measure --serve`` process: one case at a time, each with its
+    own cap on the GPU's memory."""
+
+    def __init__(self):
+        src = str(Path(__file__).resolve().parents[1])
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            filter(None, [src, os.environ.get("PYTHONPATH")])))
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "modelnotes.measure", "--serve"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        self.case: tuple[StepSpec, int] | None = None  # what it is measuring, and its need
+        self.started = 0.0
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.lines.put(line)
+        self.lines.put(None)  # the process has ended
+
+    def give(self, spec: StepSpec, need: int, fraction: float | None) -> None:
+        self.case, self.started = (spec, need), time.perf_counter()
+        self.process.stdin.write(json.dumps({"spec": spec.to_dict(), "fraction": fraction})
+                                 + "\n")
+        self.process.stdin.flush()
+
+    def poll(self) -> Outcome | None | bool:
+        """The outcome of its case when done; None while busy; False if the process died
+        (its case then comes back as an error)."""
+        while True:
+            try:
+                line = self.lines.get_nowait()
+            except queue.Empty:
+                return None
+            if line is None:
+                return False
+            if line.startswith("{") and self.case is not None:
+                spec = self.case[0]
+                return Outcome(spec, StepMeasurement.from_json(line), None,
+                               round(time.perf_counter() - self.started, 2))
+
+    def failure(self) -> str:
+        self.process.wait()
+        err = self.process.stderr.read().strip().splitlines() or ["(no output)"]
+        return f"the worker died (exit {self.process.returncode}): {err[-1]}"
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.stdin.close()
+            self.process.wait()
 
 
-def run(specs: list[StepSpec], *, tiers: tuple[tuple[int, float | None], ...] = TIERS,
+def _need(spec: StepSpec) -> int | None:
+    """Bytes to set aside for *spec*: the prediction and a margin; None without one."""
+    from . import memory
+
+    try:
+        return int(memory.predict(spec).peak_bytes * 1.10) + 2**30
+    except NotImplementedError:
+        return None
+
+
+def run(specs: list[StepSpec], *, workers: int = 6,
         progress: Callable[[str], None] | None = print,
         record: Callable[[Outcome], None] | None = None) -> list[Outcome]:
     """Measure *specs* on the GPU; one :class:`Outcome` per spec, in the order of *specs*.
 
-    Rounds of worker processes share the GPU, each capped to a share of its memory (the
-    shares add up to less than 1, leaving room for the CUDA contexts). The first round takes
-    the light models, the second the heavy ones and every case that ran out of the first
-    round's share, the last (one process with the whole GPU) what is still left. Only a case
-    that runs out of memory in the last round is out of memory. *progress* gets one line
-    and *record* the outcome of each case as it is final.
+    *workers* processes share the GPU. Each case sets aside what the predictor says it will
+    need, plus 10% and 1 GiB, and its worker is capped to that
+    (``set_per_process_memory_fraction``), so cases run side by side as long as their needs
+    add up to what the GPU has; the largest go first. A case without a prediction, or one
+    that ran out of its share, is measured (again) alone with the whole GPU; only running out
+    of memory there counts. *progress* gets one line and *record* the outcome of each case
+    as it is final.
     """
+    import torch
+
     total = len(specs)
     count = 0
     start = time.perf_counter()
@@ -212,26 +273,57 @@ def run(specs: list[StepSpec], *, tiers: tuple[tuple[int, float | None], ...] = 
         progress(f"[{count:>{len(str(total))}}/{total}] {o.spec.label()}: {what} "
                  f"({o.seconds:.1f} s; {time.perf_counter() - start:.0f} s so far)")
 
-    light = [s for s in specs if not (isinstance(s.model, str) and s.model in HEAVY)]
-    waiting = [light, [s for s in specs if s not in light]]
-    for number, (workers, share) in enumerate(tiers):
-        last = number == len(tiers) - 1
-        todo = [s for group in waiting[:1 if not last else None] for s in group]
-        waiting = waiting[1:] if not last else []
-        retry: list[StepSpec] = []
-
-        def settle(o: Outcome, last=last, retry=retry) -> None:
-            if o.measurement is not None and o.measurement.oom and not last:
-                retry.append(o.spec)  # measured again in the next round, with more memory
-            else:
-                report(o)
-
-        # round-robin, so that every worker gets a mix of models and sizes
-        _run_workers([todo[i::workers] for i in range(workers)], share, settle)
-        if waiting:
-            waiting[0] = retry + waiting[0]
-        else:
-            waiting = [retry]
+    cuda = torch.cuda.is_available()
+    if cuda:
+        capacity = torch.cuda.get_device_properties(0).total_memory
+        # each worker's CUDA context and libraries live outside its allocator: about 0.6 GiB
+        budget = capacity - (workers + 1) * 2**30
+    else:
+        capacity = budget = 2**62  # nothing to share: the CPU's readings are not peaks
+    whole = budget  # a case that needs the whole GPU runs alone
+    pending = []
+    for spec in {s.to_json(): s for s in specs}.values():
+        need = _need(spec)
+        pending.append((spec, min(need, whole) if need is not None else whole))
+    pending.sort(key=lambda item: -item[1])  # the largest first: the small ones fill in
+    servers: list[_Server] = []
+    free = budget
+    try:
+        while pending or any(s.case for s in servers):
+            for server in list(servers):
+                if server.case is None:
+                    continue
+                result = server.poll()
+                if result is None:
+                    continue
+                spec, need = server.case
+                server.case = None
+                free += need
+                if result is False:
+                    report(Outcome(spec, None, server.failure(), 0.0))
+                    servers.remove(server)
+                elif result.measurement.oom and need < whole:
+                    pending.insert(0, (spec, whole))  # again, alone with the whole GPU
+                else:
+                    report(result)
+            for item in list(pending):
+                spec, need = item
+                if need > free:
+                    continue
+                idle = next((s for s in servers if s.case is None), None)
+                if idle is None and len(servers) < workers:
+                    idle = _Server()
+                    servers.append(idle)
+                if idle is None:
+                    break
+                pending.remove(item)
+                free -= need
+                fraction = None if need >= whole else min(1.0, need / capacity)
+                idle.give(spec, need, fraction if cuda else None)
+            time.sleep(0.05)
+    finally:
+        for server in servers:
+            server.close()
     order = {s.to_json(): i for i, s in enumerate(specs)}
     return sorted(final, key=lambda o: order[o.spec.to_json()])
 
