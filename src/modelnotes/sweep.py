@@ -228,14 +228,16 @@ class _Server:
             self.process.wait()
 
 
-def _need(spec: StepSpec) -> int | None:
-    """Bytes to set aside for *spec*: the prediction and a margin; None without one."""
+def _need(spec: StepSpec) -> int:
+    """Bytes to set aside for *spec*: the prediction and a margin; without a prediction,
+    three times the weights-only rule (a guess: a case beyond it is measured again alone)."""
     from . import memory
+    from .params import count
 
     try:
         return int(memory.predict(spec).peak_bytes * 1.10) + 2**30
     except NotImplementedError:
-        return None
+        return 3 * accelerate_rule(count(spec.config).total, spec) + 2 * 2**30
 
 
 def run(specs: list[StepSpec], *, workers: int = 6,
@@ -283,8 +285,7 @@ def run(specs: list[StepSpec], *, workers: int = 6,
     whole = budget  # a case that needs the whole GPU runs alone
     pending = []
     for spec in {s.to_json(): s for s in specs}.values():
-        need = _need(spec)
-        pending.append((spec, min(need, whole) if need is not None else whole))
+        pending.append((spec, min(_need(spec), whole)))
     pending.sort(key=lambda item: -item[1])  # the largest first: the small ones fill in
     servers: list[_Server] = []
     free = budget
