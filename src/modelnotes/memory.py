@@ -887,7 +887,13 @@ def predict(model, mode: str = "train", dtype: str = "fp32", optimizer: str | No
         raise NotImplementedError(f"no activation closed form for model_type {mt!r} yet "
                                   f"(done: {', '.join(_FAMILIES)})")
     ledger = _FAMILIES[mt](s)
-    params = sum(rounded(n * s.weight_size) for n in ledger.parameters)
+    # every parameter-sized list (gradients, each optimizer state, foreach temporaries) is
+    # as many fresh allocations as the weights: replayed like them, since a tensor just
+    # above a multiple of 2 MiB (from 10 MiB up) leaves its segment's rest unsplit, counted
+    # as allocated (the CS336 LM's (6400, 1600) fp32 matrices: 0.94 MiB each, 180 MiB per
+    # list; the sweep's after-backward readings carry exactly that)
+    sizes = [n * s.weight_size for n in ledger.parameters]
+    params = allocated_bytes(sizes)
     # the weights are the first allocations of the process: replay the allocator on them
     # (bf16's smaller tensors leave unsplit blocks that rounding alone misses)
     weights = allocated_bytes([n * s.weight_size for n in ledger.parameters]
