@@ -28,7 +28,7 @@ The phases follow the measurement::
 >>> p.peak_phase, round(p.peak_bytes / 2**30, 2)
 ('backward', 14.13)
 >>> round(predict("gpt2", mode="inference", batch=8, seq=1024).peak_bytes / 2**30, 2)
-2.05
+2.09
 
 Covered (training unless said): GPT-2 (fp32, amp, bf16; sdpa and eager; checkpointing;
 fp32 inference), BERT masked LM (fp32, bf16), T5 (fp32), LLaMA decoders without
@@ -502,6 +502,14 @@ def _llama_layer_weights(c: dict) -> list[int]:
     return [a * hd * h, kv * hd * h, kv * hd * h, h * a * hd, f * h, f * h, h * f]
 
 
+def llama_math_attention(c: dict, dtype: str, device: str = "cuda") -> bool:
+    """Whether sdpa runs its math path (probabilities materialised): fp32 on CUDA with
+    grouped-query attention, which transformers hands over with ``enable_gqa`` (d <= 256)
+    and CUDA's memory-efficient kernel does not take; the CPU's flash kernel takes it."""
+    h, _, a, kv, hd, _, _ = _llama_dims(c)
+    return device == "cuda" and dtype == "fp32" and kv < a and hd <= 256
+
+
 def llama_saved(c: dict, B: int, S: int, *, dtype: str = "fp32", device: str = "cuda",
                 checkpointing: bool = False, per_layer: bool = False) -> int:
     """Bytes LlamaForCausalLM's forward and loss save (fp32, bf16 or amp; sdpa without
@@ -514,8 +522,8 @@ def llama_saved(c: dict, B: int, S: int, *, dtype: str = "fp32", device: str = "
       SiLU*up])``, two rsqrt (N, fp32) and the kernel's log-sum-exp (B, a, S) fp32;
       RoPE's ``q*cos + rotate_half(q)*sin`` keeps cos and sin, not q. With fewer key-value
       heads, transformers' sdpa path passes ``enable_gqa=True`` (no mask, d <= 256) and the
-      kernel saves k and v as they are, kv*d per token; otherwise ``repeat_kv`` copies them
-      to a*d, and the copies are what is saved;
+      kernel saves k and v as they are, kv*d per token; otherwise (d > 256) ``repeat_kv``
+      copies them to a*d, and the copies are what is saved;
     * once: cos and sin (1, S, d), the final RMSNorm and its rsqrt, the shifted labels, the
       fp32 log-softmax (N, V) of ``ForCausalLMLoss`` and total_weight;
     * amp: see the comment in the code. The CPU's and CUDA's autocast lists differ in ops
@@ -534,8 +542,20 @@ def llama_saved(c: dict, B: int, S: int, *, dtype: str = "fp32", device: str = "
     g = MIN_BLOCK if device == "cuda" else 1
     cuda = device == "cuda"
     S_lse = ceil(S / 32) * 32 if (cuda and dtype == "fp32") else S
-    kv_saved = kv if hd <= 256 else a  # enable_gqa, or repeat_kv's copies
+    # enable_gqa, or repeat_kv's copies (a view, no copy, where one kv head is expanded)
+    kv_saved = kv if (hd <= 256 or kv == 1) else a
     attention = a * hd + 2 * kv_saved * hd + a * hd  # q, k after RoPE, v, out: per token
+    # the flash or memory-efficient kernel's log-sum-exp and, on CUDA, its philox seed and
+    # offset (saved even without dropout: two small tensors, 512 bytes each)
+    lse = rounded(4 * B * a * S_lse, g) + (2 * g if cuda else 0)
+    if llama_math_attention(c, dtype, device):
+        # fp32 with enable_gqa on CUDA: the memory-efficient kernel takes no GQA, so sdpa
+        # runs its math path, which saves the scaled q, k and v repeated to a heads, and the
+        # (B, a, S, S) fp32 probabilities (no log-sum-exp); RoPE's q and k are not kept.
+        # Checked on an H100 (torch 2.11, transformers 5.17) against saved_tensors_hooks:
+        # a = 8, kv = 2 and 1, B = 2 and 3, S = 100 and 128, to the byte per layer
+        attention = 4 * a * hd
+        lse = rounded(4 * B * a * S * S, g)
     if amp:
         # the residual stream and the norms stay fp32 (x, x*rsqrt: 8 bytes per h), each of
         # the five projections that read a norm casts it to bf16 anew (autocast caches
@@ -548,7 +568,7 @@ def llama_saved(c: dict, B: int, S: int, *, dtype: str = "fp32", device: str = "
         norm = (4 + 2 * e) * N * h  # the fp32 copy (bf16: a new tensor) and two e-byte outputs
         layer = 2 * norm + e * N * (attention + 4 * f)
         once = 2 * rounded(e * S * hd, g) + norm
-    layer += 2 * rounded(4 * N, g) + rounded(4 * B * a * S_lse, g)  # rsqrt, log-sum-exp
+    layer += 2 * rounded(4 * N, g) + lse  # rsqrt, the kernel's log-sum-exp
     if per_layer:
         return layer
     once += rounded(4 * N, g) + rounded(8 * N, g) + rounded(4 * N * V, g) + rounded(4, g)
@@ -577,13 +597,23 @@ def _llama(s: _Step) -> _Ledger:
         # (f, h) weight cast (an estimate: the logits are the peak in every sweep case;
         # those, cs336-lm fp32/amp/bf16, agree within 2 MiB)
         mlp = 2 * r_size * N * h + 3 * c_size * N * f + (2 * f * h if s.amp else 0)
-        return _Ledger(shapes, [8 * N], 0, max(head, mlp), 0, HF_EXTRA_BLOCK)
+        # the math path (fp32 GQA, see llama_math_attention): the scores and the
+        # probabilities, (B, a, S, S) fp32 each, next to the residual, the norm's output
+        # and q, k, v repeated (an estimate, not measured)
+        attention = 0
+        if llama_math_attention(c, s.dtype):
+            attention = 2 * 4 * B * a * S * S + 4 * N * (2 * h + 3 * a * hd)
+        return _Ledger(shapes, [8 * N], 0, max(head, mlp, attention), 0, HF_EXTRA_BLOCK)
     saved = llama_saved(c, B, S, dtype=s.dtype, checkpointing=s.checkpointing)
     # as GPT-2 (see _gpt2): logits, their fp32 upcast (amp, bf16), the label shift, and in
     # amp the final norm's fp32 output, which the model still holds
     logits = c_size * N * V
     forward = logits + (4 * N * V if s.dtype != "fp32" else 0) + 8 * N + (4 * N * h if s.amp
                                                                            else 0)
+    if llama_math_attention(c, s.dtype) and not s.checkpointing:
+        # the math path's scores, (B, a, S, S) fp32, next to the probabilities that the
+        # last layer saves: the forward's peak where they outweigh the loss's (an estimate)
+        forward = max(forward, 4 * B * a * S * S)
     backward = 2 * 4 * N * V - rounded(8 * N)  # nll's and log-softmax's (N, V) gradients
     gradients = 0
     if s.checkpointing:
