@@ -252,3 +252,55 @@ def test_components_sum_to_the_peak_in_every_phase():
 def test_unknown_family_says_so():
     with pytest.raises(NotImplementedError, match="'lstm'"):
         predict("course-lstm", batch=2, seq=10)
+
+
+# ----- GPT-2 and the LLaMA-style decoder (cs336-lm): GQA, inference, checkpointing --------
+
+@pytest.mark.parametrize("seed", range(4))
+def test_llama_gqa_closed_form_matches_saved_tensors(seed):
+    # fewer key-value heads than heads: transformers passes enable_gqa (d <= 256) and the
+    # CPU's flash kernel saves k and v at kv heads; d > 256 goes through repeat_kv's copies
+    rng = random.Random(seed)
+    kv = rng.choice([1, 2])
+    head_dim = 272 if seed == 3 else rng.choice([4, 8])
+    config = {"model_type": "llama", "hidden_size": 32, "head_dim": head_dim,
+              "num_attention_heads": kv * rng.choice([2, 4]), "num_key_value_heads": kv,
+              "num_hidden_layers": rng.choice([1, 2]), "intermediate_size": rng.choice([40, 64]),
+              "vocab_size": 97, "max_position_embeddings": 64}
+    B, S = rng.choice([2, 3]), rng.choice([7, 16])
+    dtype = ["fp32", "bf16", "amp-bf16", "bf16"][seed]
+    predicted = llama_saved(config, B, S, dtype=dtype, device="cpu")
+    assert predicted == saved_bytes(StepSpec(config, batch=B, seq=S, dtype=dtype)), config
+
+
+# saved_tensors_hooks on an H100 (torch 2.11, transformers 5.17; each storage rounded to
+# 512 bytes): LlamaForCausalLM, 8 heads, 2 layers, f 512, V 1000. fp32 with kv < a runs
+# sdpa's math path (the memory-efficient kernel takes no GQA): llama_math_attention
+H100_LLAMA_SAVED = {  # (kv, head_dim, dtype, B, S): bytes
+    (2, 32, "fp32", 2, 100): 10100736, (2, 32, "bf16", 3, 128): 9651200,
+    (2, 32, "amp-bf16", 2, 100): 8913920, (8, 32, "fp32", 3, 128): 16942080,
+    (8, 32, "bf16", 2, 100): 5342208, (8, 32, "amp-bf16", 3, 128): 15553536,
+    (1, 64, "fp32", 3, 128): 29137920, (1, 64, "bf16", 2, 100): 7504896,
+    (1, 64, "amp-bf16", 3, 128): 25273344}
+
+
+def test_llama_cuda_closed_form_matches_h100_saved_tensors():
+    for (kv, hd, dtype, B, S), measured in H100_LLAMA_SAVED.items():
+        config = {"model_type": "llama", "hidden_size": 8 * hd, "num_attention_heads": 8,
+                  "num_key_value_heads": kv, "num_hidden_layers": 2,
+                  "intermediate_size": 512, "vocab_size": 1000}
+        assert llama_saved(config, B, S, dtype=dtype) == measured, (kv, hd, dtype, B, S)
+
+
+def test_decoder_inference_and_checkpointing_are_covered():
+    qwen_like = {"model_type": "llama", "hidden_size": 1024, "num_attention_heads": 16,
+                 "num_key_value_heads": 8, "head_dim": 128, "num_hidden_layers": 4,
+                 "intermediate_size": 3072, "vocab_size": 151936, "tie_word_embeddings": True}
+    for model in ("gpt2", "cs336-lm", qwen_like):
+        for dtype in ("fp32", "amp-bf16", "bf16"):
+            inference = predict(model, mode="inference", dtype=dtype, batch=2, seq=128)
+            assert inference.peak_phase == "forward"
+            full = predict(model, dtype=dtype, batch=2, seq=128)
+            ckpt = predict(model, dtype=dtype, batch=2, seq=128, checkpointing=True)
+            assert ckpt.after_forward_bytes < full.after_forward_bytes
+            assert sum(ckpt.components.values()) == ckpt.peak_bytes

@@ -28,7 +28,7 @@ The phases follow the measurement::
 >>> p.peak_phase, round(p.peak_bytes / 2**30, 2)
 ('backward', 14.13)
 >>> round(predict("gpt2", mode="inference", batch=8, seq=1024).peak_bytes / 2**30, 2)
-2.05
+2.09
 
 Covered (training unless said): GPT-2 (fp32, amp, bf16; sdpa and eager; checkpointing;
 fp32 inference), BERT masked LM (fp32, bf16), T5 (fp32), LLaMA decoders without
@@ -56,9 +56,17 @@ MiB = 2**20
 # allocator's unsplit blocks around the bf16 Adam state (the weights' are replayed, see
 # allocated_bytes; the state, allocated during the first step among freed activations,
 # cannot be). BERT reads 105 MiB (40 MiB unexplained): not fitted here.
+#
+# Inference: 66 MiB in every transformer inference case of the sweep
+# (docs/part4/data/sweep.json: GPT-2 x4, BERT, T5, the CS336 LM; 65 MiB for the CNNs and
+# the LSTM), in fp32, amp and bf16 alike. The sweep's workers measure many cases in one
+# process (measure.measure_steps_in_process) and train before they infer, so training's
+# two cuBLAS workspaces are already there; a fresh process that only infers holds one
+# (33 MiB: the GPT-2 inference case of reference_measurements.json, 1.6 % below at its
+# 2.2 GB). The sweep is the reference, so 66 MiB.
 WORKSPACE = {("train", "fp32"): 65 * MiB, ("train", "amp"): 73.5 * MiB,
-             ("train", "bf16"): 80.75 * MiB, ("inference", "fp32"): 33 * MiB,
-             ("inference", "amp"): 33 * MiB, ("inference", "bf16"): 33 * MiB}
+             ("train", "bf16"): 80.75 * MiB, ("inference", "fp32"): 66 * MiB,
+             ("inference", "amp"): 66 * MiB, ("inference", "bf16"): 66 * MiB}
 # transformers (5.x) models leave one small block allocated besides their parameters
 # (measure.StepMeasurement.predicted_weights_bytes's note): 512 bytes
 HF_EXTRA_BLOCK = 512
@@ -344,8 +352,14 @@ def _gpt2(s: _Step) -> _Ledger:
     t = gpt2_terms(c, B, S, dtype=s.dtype, attn=s.attn, checkpointing=s.checkpointing)
     half = s.dtype != "fp32"
     if not s.train:
-        # inference keeps nothing: the peak is the logits next to ln_f's output
+        # inference keeps nothing: the peak is the lm_head matmul, its output (the logits)
+        # next to its input, ln_f's output (fp32 in amp, where autocast also makes that
+        # input's bf16 cast and the tied weight's, (V, h): under inference_mode autocast
+        # caches no weight casts, so only this one matmul's are alive). Read against the
+        # sweep's 108 GPT-2 inference cases: exact up to 0.9 MiB of allocator slack.
         forward = t.logits + (2 if s.dtype == "bf16" else 4) * N * h
+        if s.amp:
+            forward += rounded(2 * N * h) + rounded(2 * V * h)
         return _Ledger(gpt2_shapes(c), inputs, 0, forward, 0, HF_EXTRA_BLOCK)
     # the forward's peak is the log-softmax: logits (compute dtype), their fp32 upcast
     # (a copy in amp and bf16), and the output, which is saved; plus the label shift and,
@@ -354,6 +368,14 @@ def _gpt2(s: _Step) -> _Ledger:
     # the backward's peak is its first node: nll's gradient (N, V) fp32 and log-softmax's
     # gradient, while the log-softmax output is still saved; the labels are released
     backward = 2 * 4 * N * V - rounded(8 * N)
+    if s.checkpointing and s.amp:
+        # autocast caches the bf16 casts of the layers' weights and biases (leaves that
+        # require grad; addmm casts bias, then weight) until the forward leaves autocast:
+        # without checkpointing the matmuls save them, with it they are alive only then, on
+        # top at the loss (gpt2-medium: 576 MiB; replayed as fresh allocations)
+        f = c.get("n_inner") or 4 * h
+        casts = [3 * h, 3 * h * h, h, h * h, f, h * f, h, f * h]
+        forward += allocated_bytes([2 * n for n in casts] * c["n_layer"])
     if s.checkpointing:
         # later, each layer's backward first recomputes that layer's forward: where a layer
         # saves more than the loss's two (N, V) gradients, that is the peak (a lower bound:
@@ -465,64 +487,156 @@ def llama_shapes(c: dict) -> list[int]:
     return [V * h, *layer * L, h, *head]
 
 
-def llama_saved(c: dict, B: int, S: int, *, dtype: str = "fp32", device: str = "cuda") -> int:
+def _llama_dims(c: dict) -> tuple[int, int, int, int, int, int, int]:
+    """(h, L, a, kv, head_dim, f, V) of a LLaMA-style config."""
+    h, L, a = c["hidden_size"], c["num_hidden_layers"], c["num_attention_heads"]
+    kv, hd = c.get("num_key_value_heads") or a, c.get("head_dim") or h // a
+    if a % kv:
+        raise NotImplementedError(f"LLaMA: {a} heads do not share {kv} key-value heads evenly")
+    return h, L, a, kv, hd, c["intermediate_size"], c.get("vocab_size", 32000)
+
+
+def _llama_layer_weights(c: dict) -> list[int]:
+    """numel of one decoder layer's matmul weights: q, k, v, o, gate, up, down."""
+    h, _, a, kv, hd, f, _ = _llama_dims(c)
+    return [a * hd * h, kv * hd * h, kv * hd * h, h * a * hd, f * h, f * h, h * f]
+
+
+def llama_math_attention(c: dict, dtype: str, device: str = "cuda") -> bool:
+    """Whether sdpa runs its math path (probabilities materialised): fp32 on CUDA with
+    grouped-query attention, which transformers hands over with ``enable_gqa`` (d <= 256)
+    and CUDA's memory-efficient kernel does not take; the CPU's flash kernel takes it."""
+    h, _, a, kv, hd, _, _ = _llama_dims(c)
+    return device == "cuda" and dtype == "fp32" and kv < a and hd <= 256
+
+
+def llama_saved(c: dict, B: int, S: int, *, dtype: str = "fp32", device: str = "cuda",
+                checkpointing: bool = False, per_layer: bool = False) -> int:
     """Bytes LlamaForCausalLM's forward and loss save (fp32, bf16 or amp; sdpa without
-    dropout; as many key-value heads as heads), N = B*S, d = head_dim, e bytes per element:
+    dropout), N = B*S, d = head_dim, kv key-value heads (kv < a: grouped-query attention),
+    e bytes per element:
 
     * per layer ``N*h*(4 + 2e)`` per RMSNorm (it upcasts: x in fp32, a copy in bf16;
       x*rsqrt cast back and the weighted output in e bytes), then ``e*N*(a*d [q after RoPE]
       + 2 kv*d [k after RoPE, v] + a*d [attention out] + 4f [gate, up, SiLU(gate),
       SiLU*up])``, two rsqrt (N, fp32) and the kernel's log-sum-exp (B, a, S) fp32;
-      RoPE's ``q*cos + rotate_half(q)*sin`` keeps cos and sin, not q;
+      RoPE's ``q*cos + rotate_half(q)*sin`` keeps cos and sin, not q. With fewer key-value
+      heads, transformers' sdpa path passes ``enable_gqa=True`` (no mask, d <= 256) and the
+      kernel saves k and v as they are, kv*d per token; otherwise (d > 256) ``repeat_kv``
+      copies them to a*d, and the copies are what is saved;
     * once: cos and sin (1, S, d), the final RMSNorm and its rsqrt, the shifted labels, the
       fp32 log-softmax (N, V) of ``ForCausalLMLoss`` and total_weight;
     * amp: see the comment in the code. The CPU's and CUDA's autocast lists differ in ops
       (pow, rsqrt) that this forward only applies to fp32 tensors, so the CPU check holds
-      for both.
+      for both;
+    * checkpointing (transformers' non-reentrant): a layer keeps only its input, the
+      residual stream (e*N*h; fp32 in amp); what the layer saves is recomputed in the
+      backward. *per_layer* gives one layer's bytes without checkpointing.
 
-    Not checked against a GPU measurement yet (the reference's cs336-lm case was not run).
+    Checked against saved_tensors_hooks on the CPU and on an H100 (tests), and on the H100
+    sweep (cs336-lm, checkpointing: after the forward within 10 MiB of the measured rise).
     """
-    h, L, a = c["hidden_size"], c["num_hidden_layers"], c["num_attention_heads"]
-    kv, hd = c.get("num_key_value_heads") or a, c.get("head_dim") or h // a
-    if kv != a:
-        raise NotImplementedError("LLaMA with grouped-query attention has no closed form yet")
-    f, V = c["intermediate_size"], c.get("vocab_size", 32000)
+    h, L, a, kv, hd, f, V = _llama_dims(c)
     N, e = B * S, 2 if dtype == "bf16" else 4
+    amp = dtype.startswith("amp-")
     g = MIN_BLOCK if device == "cuda" else 1
     cuda = device == "cuda"
     S_lse = ceil(S / 32) * 32 if (cuda and dtype == "fp32") else S
-    attention = a * hd + 2 * kv * hd + a * hd  # q, k after RoPE, v, out: per token
-    if dtype.startswith("amp-"):
+    # enable_gqa, or repeat_kv's copies (a view, no copy, where one kv head is expanded)
+    kv_saved = kv if (hd <= 256 or kv == 1) else a
+    attention = a * hd + 2 * kv_saved * hd + a * hd  # q, k after RoPE, v, out: per token
+    # the flash or memory-efficient kernel's log-sum-exp and, on CUDA, its philox seed and
+    # offset (saved even without dropout: two small tensors, 512 bytes each)
+    lse = rounded(4 * B * a * S_lse, g) + (2 * g if cuda else 0)
+    if llama_math_attention(c, dtype, device):
+        # fp32 with enable_gqa on CUDA: the memory-efficient kernel takes no GQA, so sdpa
+        # runs its math path, which saves the scaled q, k and v repeated to a heads, and the
+        # (B, a, S, S) fp32 probabilities (no log-sum-exp); RoPE's q and k are not kept.
+        # Checked on an H100 (torch 2.11, transformers 5.17) against saved_tensors_hooks:
+        # a = 8, kv = 2 and 1, B = 2 and 3, S = 100 and 128, to the byte per layer
+        attention = 4 * a * hd
+        lse = rounded(4 * B * a * S * S, g)
+    if amp:
         # the residual stream and the norms stay fp32 (x, x*rsqrt: 8 bytes per h), each of
         # the five projections that read a norm casts it to bf16 anew (autocast caches
         # only the weights' casts), sdpa takes bf16 casts of q, k, v; all weights' bf16
         # copies are saved by their matmuls
-        weights = 2 * (2 * a * hd * h + 2 * kv * hd * h + 3 * h * f)
+        weights = 2 * sum(_llama_layer_weights(c))
         layer = N * (2 * 8 * h + 5 * 2 * h + 2 * attention + 2 * 4 * f) + weights
         once = 2 * rounded(4 * S * hd, g) + 8 * N * h + 2 * N * h + 2 * V * h
     else:
         norm = (4 + 2 * e) * N * h  # the fp32 copy (bf16: a new tensor) and two e-byte outputs
         layer = 2 * norm + e * N * (attention + 4 * f)
         once = 2 * rounded(e * S * hd, g) + norm
-    layer += 2 * rounded(4 * N, g) + rounded(4 * B * a * S_lse, g)  # rsqrt, log-sum-exp
+    layer += 2 * rounded(4 * N, g) + lse  # rsqrt, the kernel's log-sum-exp
+    if per_layer:
+        return layer
     once += rounded(4 * N, g) + rounded(8 * N, g) + rounded(4 * N * V, g) + rounded(4, g)
+    if checkpointing:
+        layer = rounded((4 if amp else e) * N * h, g)  # the layer's input
     return L * layer + once
 
 
 def _llama(s: _Step) -> _Ledger:
     c = s.config
-    if s.checkpointing or not s.train:
-        raise NotImplementedError("LLaMA: only training without checkpointing has a closed "
-                                  "form yet")
-    N, V, h = s.batch * s.seq, c.get("vocab_size", 32000), c["hidden_size"]
-    saved = llama_saved(c, s.batch, s.seq, dtype=s.dtype)
-    logits = s.compute_size * N * V
+    h, L, a, kv, hd, f, V = _llama_dims(c)
+    B, S = s.batch, s.seq
+    N = B * S
+    shapes = llama_shapes(c)
+    c_size = s.compute_size  # matmul outputs: fp32, else bf16
+    r_size = 2 if s.dtype == "bf16" else 4  # residual stream and norm outputs (fp32 in amp)
+    # the last matmul, lm_head: the logits, next to its input (the final norm's output) and,
+    # in amp, the bf16 casts of that input and of the (V, h) weight
+    head = c_size * N * V + r_size * N * h
+    if s.amp:
+        head += rounded(2 * N * h) + rounded(2 * V * h)
+    if not s.train:
+        # inference keeps nothing; autocast caches no weight casts under inference_mode.
+        # The peak is lm_head's, unless a layer's MLP needs more: the residual, the norm's
+        # output, SiLU(gate), up and their product (3f, matmul dtype), in amp with one
+        # (f, h) weight cast (an estimate: the logits are the peak in every sweep case;
+        # those, cs336-lm fp32/amp/bf16, agree within 2 MiB)
+        mlp = 2 * r_size * N * h + 3 * c_size * N * f + (2 * f * h if s.amp else 0)
+        # the math path (fp32 GQA, see llama_math_attention): the scores and the
+        # probabilities, (B, a, S, S) fp32 each, next to the residual, the norm's output
+        # and q, k, v repeated (an estimate, not measured)
+        attention = 0
+        if llama_math_attention(c, s.dtype):
+            attention = 2 * 4 * B * a * S * S + 4 * N * (2 * h + 3 * a * hd)
+        return _Ledger(shapes, [8 * N], 0, max(head, mlp, attention), 0, HF_EXTRA_BLOCK)
+    saved = llama_saved(c, B, S, dtype=s.dtype, checkpointing=s.checkpointing)
     # as GPT-2 (see _gpt2): logits, their fp32 upcast (amp, bf16), the label shift, and in
     # amp the final norm's fp32 output, which the model still holds
+    logits = c_size * N * V
     forward = logits + (4 * N * V if s.dtype != "fp32" else 0) + 8 * N + (4 * N * h if s.amp
                                                                            else 0)
-    return _Ledger(llama_shapes(c), [8 * N], saved, forward, 2 * 4 * N * V - rounded(8 * N),
-                   HF_EXTRA_BLOCK)
+    if llama_math_attention(c, s.dtype) and not s.checkpointing:
+        # the math path's scores, (B, a, S, S) fp32, next to the probabilities that the
+        # last layer saves: the forward's peak where they outweigh the loss's (an estimate)
+        forward = max(forward, 4 * B * a * S * S)
+    backward = 2 * 4 * N * V - rounded(8 * N)  # nll's and log-softmax's (N, V) gradients
+    gradients = 0
+    if s.checkpointing:
+        if s.amp:
+            # autocast caches the bf16 cast of every layer weight (a leaf that requires
+            # grad) until the forward leaves autocast; without checkpointing the matmuls save
+            # them anyway, with it they are alive only then: on top at the loss. Each is a
+            # fresh allocation (replayed: the (f, h) casts leave unsplit blocks); the sweep
+            # reads 75-88 MiB above their 3750 MiB for cs336-lm, the replay 90 MiB
+            forward += allocated_bytes([2 * n for n in _llama_layer_weights(c)] * L)
+        # the backward's last layer (the first): its forward recomputed (all it saves),
+        # its input and the gradient flowing in, with every parameter's gradient allocated
+        # but the embedding's, which comes last (an estimate; the optimizer's peak is
+        # higher in every sweep case)
+        grads = sum(rounded(n * s.weight_size) for n in shapes)
+        if not c.get("tie_word_embeddings", False):
+            grads -= rounded(V * h * s.weight_size)
+        last = (grads + llama_saved(c, B, S, dtype=s.dtype, per_layer=True)
+                + 2 * r_size * N * h - saved)
+        if last > backward:
+            backward, gradients = last, grads
+    return _Ledger(shapes, [8 * N], saved, forward, backward, HF_EXTRA_BLOCK,
+                   backward_gradients=gradients)
 
 
 # ----- T5 (T5ForConditionalGeneration, ReLU feed-forward) --------------------------------------
@@ -811,7 +925,13 @@ def predict(model, mode: str = "train", dtype: str = "fp32", optimizer: str | No
         raise NotImplementedError(f"no activation closed form for model_type {mt!r} yet "
                                   f"(done: {', '.join(_FAMILIES)})")
     ledger = _FAMILIES[mt](s)
-    params = sum(rounded(n * s.weight_size) for n in ledger.parameters)
+    # every parameter-sized list (gradients, each optimizer state, foreach temporaries) is
+    # as many fresh allocations as the weights: replayed like them, since a tensor just
+    # above a multiple of 2 MiB (from 10 MiB up) leaves its segment's rest unsplit, counted
+    # as allocated (the CS336 LM's (6400, 1600) fp32 matrices: 0.94 MiB each, 180 MiB per
+    # list; the sweep's after-backward readings carry exactly that)
+    sizes = [n * s.weight_size for n in ledger.parameters]
+    params = allocated_bytes(sizes)
     # the weights are the first allocations of the process: replay the allocator on them
     # (bf16's smaller tensors leave unsplit blocks that rounding alone misses)
     weights = allocated_bytes([n * s.weight_size for n in ledger.parameters]
