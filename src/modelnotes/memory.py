@@ -688,6 +688,8 @@ class CNNTerms:
     saved: int
     forward_extra: int
     inference: int
+    casts: int = 0  # amp: the weights' bf16 copies among the saved
+    largest_cast: int = 0
 
 
 class _CNNWalk:
@@ -701,7 +703,10 @@ class _CNNWalk:
         self.e = 4 if dtype == "fp32" else 2
         self.g = MIN_BLOCK if self.cuda else 1
         self.mask = 1 if self.cuda else (4 if dtype == "fp32" else 2)
-        self.saved = self.peak = self.alive = 0
+        # batch norm's mean and inverse std, nll's total_weight: fp32 on CUDA, the input's
+        # dtype on the CPU
+        self.stat = 2 if (dtype == "bf16" and not self.cuda) else 4
+        self.saved = self.peak = self.alive = self.casts = self.largest_cast = 0
 
     def r(self, nbytes: int) -> int:
         return rounded(nbytes, self.g)
@@ -726,16 +731,18 @@ class _CNNWalk:
         # amp: autocast's bf16 copy of the weight, saved for backward (and of the pixels,
         # the first convolution's input)
         cast = self.r(2 * weight) if self.amp else 0
+        self.casts += cast
+        self.largest_cast = max(self.largest_cast, cast)
         if self.amp and pixels:
             cast += self.map(3, IMAGE, 2)
         self.op(out + cast, copy + tmp, held + cast + copy + tmp + out)
         return out
 
-    def bn(self, C: int, x: int, held: int) -> int:
+    def bn(self, C: int, x: int, held: int, kept: bool = True) -> int:
         """Batch norm of the map *x* (ReLU in place after it): saves its input (counted as
-        the conv's output) and fp32 mean and inverse std; its output is the next one's
-        input, saved."""
-        self.op(x + 2 * self.r(4 * C), 0, held + 2 * x)
+        the conv's output) and fp32 mean and inverse std; its output is the next op's
+        input, saved (*kept*), or only added to (a downsampled identity)."""
+        self.op((x if kept else 0) + 2 * self.r(self.stat * C), 0, held + 2 * x)
         return x
 
     def maxpool(self, C: int, H_out: int, x: int, held: int) -> int:
@@ -746,10 +753,11 @@ class _CNNWalk:
     def loss(self, classes: int) -> None:
         """The log-softmax output (fp32: autocast upcasts) and nll's total_weight."""
         self.op(self.r((2 if self.e == 2 and not self.amp else 4) * self.B * classes)
-                + self.r(4), 0, 0)
+                + self.r(self.stat), 0, 0)
 
     def terms(self) -> CNNTerms:
-        return CNNTerms(self.saved, max(0, self.peak - self.saved), self.alive)
+        return CNNTerms(self.saved, max(0, self.peak - self.saved), self.alive, self.casts,
+                        self.largest_cast)
 
 
 def resnet_terms(c: dict, B: int, *, dtype: str = "fp32", device: str = "cuda") -> CNNTerms:
@@ -802,7 +810,7 @@ def resnet_terms(c: dict, B: int, *, dtype: str = "fp32", device: str = "cuda") 
                 y_held = y
             if stride != 1 or inplanes != out_c:
                 d = w_.conv(inplanes, H_in, out_c, H, inplanes * out_c, x + y)
-                w_.bn(out_c, d, x + y)
+                w_.bn(out_c, d, x + y, kept=False)
             x, inplanes = y, out_c  # out += identity; relu: in place
     nc = c.get("num_classes", 1000)
     pooled = w_.r(w_.e * B * 512 * exp)
@@ -858,11 +866,8 @@ def vgg_terms(c: dict, B: int, *, dtype: str = "fp32", device: str = "cuda") -> 
     x = pooled
     nc = c.get("num_classes", 1000)
     for n_in in (512 * 49, 4096):
-        x_new = w_.conv(n_in, 1, 4096, 1, n_in * 4096, x)  # its output: ReLU's, in place
-        x = x_new
-        if w_.cuda or True:
-            drop = w_.r(w_.mask * B * 4096) + x  # the mask and the dropped copy (training)
-            w_.op(drop, 0, 0)
+        x = w_.conv(n_in, 1, 4096, 1, n_in * 4096, x)  # its output: ReLU's, in place
+        w_.op(w_.r(w_.mask * B * 4096) + x, 0, 0)  # dropout's mask and output (training)
     w_.conv(4096, 1, nc, 1, 4096 * nc, x)
     w_.saved -= w_.map(nc, 1)  # the logits are not saved
     w_.loss(nc)
@@ -900,7 +905,10 @@ def _cnn(s: _Step) -> _Ledger:
     # its activations at its start, so nearly every gradient is allocated before much is
     # freed: the gradients' bytes (ResNet-18: 46.3 MiB measured for 46.8 of gradients).
     grads = sum(rounded(s.weight_size * n) for n in params)
-    return _Ledger(params, inputs, t.saved, t.forward_extra, grads,
+    # amp: each layer's bf16 weight copy is released once its gradient is made (bf16, then
+    # cast to the fp32 .grad): at the peak all are gone but, at worst, the largest one's
+    return _Ledger(params, inputs, t.saved, t.forward_extra,
+                   grads - t.casts + t.largest_cast,
                    backward_gradients=grads, buffers=buffers, workspace=CUDNN_FAMILY_WORKSPACE)
 
 
@@ -911,10 +919,11 @@ def _cnn(s: _Step) -> _Ledger:
 # B in 1..256 (a probe beside the sweep) and checked on the sweep's 54 LSTM cases. In
 # elements of the activations' dtype (e bytes) per batch element and hidden unit it grows
 # by 5.5 per step up to 256 steps, then by 1.39 per step (inference; training up to ~400
-# steps), while training from ~500 steps holds 3.82 per step for the whole sequence; on
-# top of a constant 20 MiB (18.25 MiB for bf16 training).
+# steps), while training from ~500 steps holds 3.82 per step for the whole sequence; plus
+# 16 (training) or 20 (inference) whatever S; on top of a constant 20 MiB (18.25 MiB in
+# bf16 and amp).
 LSTM_WORKSPACE = 20 * MiB
-LSTM_WORKSPACE_16BIT_TRAIN = 18.25 * MiB
+LSTM_WORKSPACE_16BIT = 18.25 * MiB
 
 
 def lstm_workspace(S: int, B: int, h: int, e: int, train: bool) -> int:
@@ -923,7 +932,8 @@ def lstm_workspace(S: int, B: int, h: int, e: int, train: bool) -> int:
         per = 3.82 * S
     else:
         per = 5.5 * min(S, 256) + 1.39 * max(0, S - 256)
-    base = LSTM_WORKSPACE_16BIT_TRAIN if (train and e == 2) else LSTM_WORKSPACE
+    per += 16 if train else 20  # per batch element, whatever S
+    base = LSTM_WORKSPACE_16BIT if e == 2 else LSTM_WORKSPACE
     return int(base + e * B * h * per)
 
 
