@@ -170,9 +170,7 @@ def test_cnn_closed_form_matches_saved_tensors(config, B):
 # ----- predictions against the H100 reference measurements ---------------------------------
 
 # Cases without a closed form yet: an xfail each, so that covering one turns it into a pass.
-NOT_YET = {"course-lstm": "no closed form for the LSTM yet: cuDNN keeps an opaque reserve "
-                          "buffer and workspaces (most of this small model's memory) that "
-                          "the CPU cannot count"}
+NOT_YET: dict[str, str] = {}
 
 
 def _cases():
@@ -250,8 +248,8 @@ def test_components_sum_to_the_peak_in_every_phase():
 
 
 def test_unknown_family_says_so():
-    with pytest.raises(NotImplementedError, match="'lstm'"):
-        predict("course-lstm", batch=2, seq=10)
+    with pytest.raises(NotImplementedError, match="'mamba'"):
+        predict({"model_type": "mamba"}, batch=2, seq=10)
 
 
 # ----- GPT-2 and the LLaMA-style decoder (cs336-lm): GQA, inference, checkpointing --------
@@ -304,3 +302,30 @@ def test_decoder_inference_and_checkpointing_are_covered():
             ckpt = predict(model, dtype=dtype, batch=2, seq=128, checkpointing=True)
             assert ckpt.after_forward_bytes < full.after_forward_bytes
             assert sum(ckpt.components.values()) == ckpt.peak_bytes
+
+
+
+# ----- CNNs (ResNet, VGG) in bf16 and amp, and the course LSTM --------------------------------
+
+CNN_CONFIGS = [
+    ({"model_type": "resnet", "block": "basic", "layers": [1, 1, 1, 1], "num_classes": 10}, 2),
+    ({"model_type": "resnet", "block": "bottleneck", "layers": [1, 2, 1, 1], "num_classes": 7}, 1),
+    ({"model_type": "vgg", "cfg": [8, "M", 16, 16, "M", 512, "M"], "num_classes": 10}, 2),
+]
+
+
+@pytest.mark.parametrize("dtype", ["bf16", "amp-bf16"])
+@pytest.mark.parametrize("config, B", CNN_CONFIGS, ids=["resnet-basic", "resnet-bottleneck", "vgg"])
+def test_cnn_half_closed_form_matches_saved_tensors(config, B, dtype):
+    closed_form = resnet_saved if config["model_type"] == "resnet" else vgg_saved
+    spec = StepSpec(config, batch=B, dtype=dtype)
+    assert closed_form(config, B, dtype=dtype, device="cpu") == saved_bytes(spec)
+
+
+def test_lstm_is_covered_in_every_mode_and_precision():
+    for mode in ("train", "inference"):
+        for dtype in ("fp32", "amp-bf16", "bf16"):
+            p = predict("course-lstm", mode=mode, dtype=dtype, batch=64, seq=100)
+            assert sum(p.components.values()) == p.peak_bytes
+    with pytest.raises(NotImplementedError, match="amp-fp16"):
+        predict("course-lstm", dtype="amp-fp16", batch=2, seq=10)

@@ -218,6 +218,7 @@ class _Ledger:
     extra_weight_bytes: int = 0  # allocated with the weights besides the parameters
     buffers: list[int] = field(default_factory=list)  # bytes of each buffer, after them
     backward_gradients: int = 0  # the part of backward_transient that is parameter gradients
+    workspace: int | None = None  # "other" besides the inputs, if not WORKSPACE's
 
 
 # ----- GPT-2 ---------------------------------------------------------------------------------
@@ -735,17 +736,24 @@ def _t5(s: _Step) -> _Ledger:
 # ----- CNNs (torchvision ResNet and VGG), images 3x224x224 ----------------------------------
 
 IMAGE = 224
-# What the cuDNN convolutions' workspaces add to the forward's peak: the ResNet-18 (B=64)
-# and VGG-16 (B=16) forward peaks exceed their saved activations by 14.75 and 27.7 MiB.
-CUDNN_FORWARD_WORKSPACE = 16 * MiB
+# cuDNN's convolutions, as the H100 measurements (torch 2.11) read: every convolution's
+# forward holds, besides its input and output, a copy of its input (channels padded to a
+# multiple of 8 in bf16, as the tensor cores' NHWC layout wants them; as they are in fp32)
+# and an output-sized buffer, as if it ran in NHWC and converted both ways. Read off the
+# inference peaks, which are that one convolution: VGG-16's conv1_2 (4 maps of 64x224x224,
+# B = 16, 64 in fp32, amp and bf16 to 0.1 MiB) and ResNet-18's stem (B = 32, 128: the
+# pixels' copy plus twice conv1's output, to 0.5 MiB). At B = 1 cuDNN picks other kernels
+# (VGG fp32 holds one map fewer, ResNet fp32 3 MiB more): not modelled.
+CONV_PAD_16BIT = 8
 
 
 def _bn(C: int) -> list[int]:
     return [C, C]  # weight, bias (running statistics are buffers: see _bn_buffers)
 
 
-def resnet_shapes(c: dict) -> tuple[list[int], list[int]]:
-    """(parameter numels, buffer bytes) of a torchvision ResNet, in registration order.
+def resnet_shapes(c: dict, dtype: str = "fp32") -> tuple[list[int], list[int]]:
+    """(parameter numels, buffer bytes) of a torchvision ResNet, in registration order
+    (*dtype* bf16: the running statistics are made in the default dtype, bf16).
 
     >>> p, b = resnet_shapes({"block": "basic", "layers": [2, 2, 2, 2]})
     >>> sum(p), len(b)
@@ -775,14 +783,100 @@ def resnet_shapes(c: dict) -> tuple[list[int], list[int]]:
             inplanes = planes * exp
     nc = c.get("num_classes", 1000)
     params += [512 * exp * nc, nc]
-    # each BN's running_mean, running_var (fp32) and num_batches_tracked (an int64 scalar)
-    buffers = [b for C in bns for b in (4 * C, 4 * C, 8)]
+    # each BN's running_mean, running_var (the default dtype) and num_batches_tracked (an
+    # int64 scalar)
+    e = 2 if dtype == "bf16" else 4
+    buffers = [b for C in bns for b in (e * C, e * C, 8)]
     return params, buffers
 
 
-def resnet_saved(c: dict, B: int, *, device: str = "cuda") -> int:
-    """Bytes a torchvision ResNet's forward and loss save for backward (fp32), with E_s the
-    elements of one (B, C, H, W) map at a block's output:
+@dataclass(frozen=True)
+class CNNTerms:
+    """A CNN's forward, op by op (bytes, rounded as the device's allocator rounds).
+
+    ``saved``: what the forward and loss save for backward (training); ``forward_extra``:
+    the most the forward holds on top of what is saved by then (the convolutions' copies,
+    see :data:`CONV_PAD_16BIT`), counted past the end of the forward; ``inference``: the
+    most that is alive at once in an inference forward (the inputs left out)."""
+
+    saved: int
+    forward_extra: int
+    inference: int
+    casts: int = 0  # amp: the weights' bf16 copies among the saved
+    largest_cast: int = 0
+
+
+class _CNNWalk:
+    """Walks a CNN's forward, keeping three tallies: saved (training), the forward's peak
+    over saved (training), alive (inference). Activations are *e* bytes: 4 in fp32, 2 in
+    bf16 and amp (conv and linear outputs are bf16 under autocast; batch norm, max-pool
+    and ReLU are in no autocast list and keep their input's dtype)."""
+
+    def __init__(self, B: int, dtype: str, device: str):
+        self.B, self.amp, self.cuda = B, dtype.startswith("amp-"), device == "cuda"
+        self.e = 4 if dtype == "fp32" else 2
+        self.g = MIN_BLOCK if self.cuda else 1
+        self.mask = 1 if self.cuda else (4 if dtype == "fp32" else 2)
+        # batch norm's mean and inverse std, nll's total_weight: fp32 on CUDA, the input's
+        # dtype on the CPU
+        self.stat = 2 if (dtype == "bf16" and not self.cuda) else 4
+        self.saved = self.peak = self.alive = self.casts = self.largest_cast = 0
+
+    def r(self, nbytes: int) -> int:
+        return rounded(nbytes, self.g)
+
+    def map(self, C: int, H: int, size: int | None = None) -> int:
+        return self.r((size or self.e) * self.B * C * H * H)
+
+    def op(self, saved: int, extra: int, alive: int) -> None:
+        self.saved += saved
+        self.peak = max(self.peak, self.saved + extra)
+        self.alive = max(self.alive, alive)
+
+    def conv(self, C_in: int, H_in: int, C_out: int, H_out: int, weight: int, held: int,
+             pixels: bool = False) -> int:
+        """A convolution (or a Linear with H = 1) whose input is *held* (0: the pixels);
+        the output's bytes."""
+        out = self.map(C_out, H_out)
+        copy = tmp = 0
+        if self.cuda and H_in > 1:  # cuDNN's copies (a Linear is a cuBLAS matmul: none)
+            pad = -(-C_in // CONV_PAD_16BIT) * CONV_PAD_16BIT if self.e == 2 else C_in
+            copy, tmp = self.map(pad, H_in), out
+        # amp: autocast's bf16 copy of the weight, saved for backward (and of the pixels,
+        # the first convolution's input)
+        cast = self.r(2 * weight) if self.amp else 0
+        self.casts += cast
+        self.largest_cast = max(self.largest_cast, cast)
+        if self.amp and pixels:
+            cast += self.map(3, IMAGE, 2)
+        self.op(out + cast, copy + tmp, held + cast + copy + tmp + out)
+        return out
+
+    def bn(self, C: int, x: int, held: int, kept: bool = True) -> int:
+        """Batch norm of the map *x* (ReLU in place after it): saves its input (counted as
+        the conv's output) and fp32 mean and inverse std; its output is the next op's
+        input, saved (*kept*), or only added to (a downsampled identity)."""
+        self.op((x if kept else 0) + 2 * self.r(self.stat * C), 0, held + 2 * x)
+        return x
+
+    def maxpool(self, C: int, H_out: int, x: int, held: int) -> int:
+        out, indices = self.map(C, H_out), self.map(C, H_out, 8)
+        self.op(out + indices, 0, held + x + out + indices)
+        return out
+
+    def loss(self, classes: int) -> None:
+        """The log-softmax output (fp32: autocast upcasts) and nll's total_weight."""
+        self.op(self.r((2 if self.e == 2 and not self.amp else 4) * self.B * classes)
+                + self.r(self.stat), 0, 0)
+
+    def terms(self) -> CNNTerms:
+        return CNNTerms(self.saved, max(0, self.peak - self.saved), self.alive, self.casts,
+                        self.largest_cast)
+
+
+def resnet_terms(c: dict, B: int, *, dtype: str = "fp32", device: str = "cuda") -> CNNTerms:
+    """A torchvision ResNet's :class:`CNNTerms`. Saved, with E_s the elements of one
+    (B, C, H, W) map at a block's output:
 
     * stem: conv1's output (BN's input), BN's output (ReLU in place keeps it: the max-pool's
       input), the max-pool's int64 indices and its output (the first block's input);
@@ -791,41 +885,59 @@ def resnet_saved(c: dict, B: int, *, device: str = "cuda") -> int:
       downsample conv's output where there is one;
     * bottleneck: conv1, bn1, conv2, bn2 outputs at the width w, conv3 out and the sum;
     * BN's saved mean and inverse std (C fp32 each); the pooled (B, 512x) features, the
-      classifier's log-softmax (B, classes) and nll's total_weight scalar.
+      classifier's log-softmax (B, classes) and nll's total_weight scalar;
+    * amp: autocast's bf16 copies of the pixels and of every conv and fc weight.
+
+    Inference keeps a block's input (the identity) while the block runs.
     """
     from .params import RESNET_DEPTHS
 
-    g = MIN_BLOCK if device == "cuda" else 1
+    w_ = _CNNWalk(B, dtype, device)
     block, layers = (RESNET_DEPTHS[c["depth"]] if c.get("depth") is not None
                      else (c["block"], list(c["layers"])))
     groups, base = c.get("groups", 1), c.get("width_per_group", 64)
     exp = 1 if block == "basic" else 4
     H = IMAGE // 2  # conv1 has stride 2
-    total = 2 * rounded(4 * B * 64 * H * H, g) + 2 * rounded(4 * 64, g)  # conv1, bn1 out
+    x = w_.conv(3, IMAGE, 64, H, 3 * 64 * 49, 0, pixels=True)
+    x = w_.bn(64, x, 0)
     H = (H + 1) // 2  # the max-pool: stride 2, padding 1
-    total += rounded(8 * B * 64 * H * H, g) + rounded(4 * B * 64 * H * H, g)
+    x = w_.maxpool(64, H, x, 0)
     inplanes = 64
     for s, (planes, n) in enumerate(zip((64, 128, 256, 512), layers)):
         for b in range(n):
             stride = 2 if (s > 0 and b == 0) else 1
             H_in, H = H, H // stride
-            out = planes * exp
+            out_c = planes * exp
             if block == "basic":
-                maps = [(planes, H)] * 4
-                stats = [planes, planes]
+                convs = [(inplanes, H_in, planes, H, inplanes * planes * 9),
+                         (planes, H, planes, H, planes * planes * 9)]
             else:
                 w = int(planes * (base / 64.0)) * groups
-                maps = [(w, H_in), (w, H_in), (w, H), (w, H), (out, H), (out, H)]
-                stats = [w, w, out]
-            if stride != 1 or inplanes != out:
-                maps.append((out, H))
-                stats.append(out)
-            total += sum(rounded(4 * B * C * h * h, g) for C, h in maps)
-            total += sum(2 * rounded(4 * C, g) for C in stats)
-            inplanes = out
+                # torchvision puts the stride on the 3x3 conv (conv2)
+                convs = [(inplanes, H_in, w, H_in, inplanes * w),
+                         (w, H_in, w, H, w * w * 9 // groups),
+                         (w, H, out_c, H, w * out_c)]
+            y, y_held = x, 0  # the block's input is held as the identity, not twice
+            for C_in, Hi, C_out, Ho, weight in convs:
+                y = w_.conv(C_in, Hi, C_out, Ho, weight, x + y_held)
+                y = w_.bn(C_out, y, x)
+                y_held = y
+            if stride != 1 or inplanes != out_c:
+                d = w_.conv(inplanes, H_in, out_c, H, inplanes * out_c, x + y)
+                w_.bn(out_c, d, x + y, kept=False)
+            x, inplanes = y, out_c  # out += identity; relu: in place
     nc = c.get("num_classes", 1000)
-    total += rounded(4 * B * 512 * exp, g) + rounded(4 * B * nc, g)  # pooled, log-softmax
-    return total + rounded(4, g)  # nll's total_weight
+    pooled = w_.r(w_.e * B * 512 * exp)
+    w_.op(pooled, 0, x + pooled)
+    w_.conv(512 * exp, 1, nc, 1, 512 * exp * nc, pooled)  # fc: logits, not saved ...
+    w_.saved -= w_.map(nc, 1)  # ... (the log-softmax saves its output)
+    w_.loss(nc)
+    return w_.terms()
+
+
+def resnet_saved(c: dict, B: int, *, dtype: str = "fp32", device: str = "cuda") -> int:
+    """Bytes a torchvision ResNet's forward and loss save for backward (:func:`resnet_terms`)."""
+    return resnet_terms(c, B, dtype=dtype, device=device).saved
 
 
 def vgg_shapes(c: dict) -> list[int]:
@@ -845,52 +957,174 @@ def vgg_shapes(c: dict) -> list[int]:
     return params + [512 * 49 * 4096, 4096, 4096 * 4096, 4096, 4096 * nc, nc]
 
 
-def vgg_saved(c: dict, B: int, *, device: str = "cuda") -> int:
-    """Bytes a torchvision VGG (no batch norm) saves for backward (fp32): each conv's output
+def vgg_terms(c: dict, B: int, *, dtype: str = "fp32", device: str = "cuda") -> CNNTerms:
+    """A torchvision VGG's (no batch norm) :class:`CNNTerms`. Saved: each conv's output
     (ReLU in place keeps it; it is the next conv's or the max-pool's input), each max-pool's
     int64 indices and output, the 7x7 adaptive pool's output, in the classifier two ReLU
-    outputs, two dropout masks (1 byte on CUDA, 4 on the CPU) and their outputs, the
-    log-softmax (B, classes) and nll's total_weight scalar."""
+    outputs, two dropout masks (1 byte on CUDA, the activations' width on the CPU) and their
+    outputs, the log-softmax (B, classes) and nll's total_weight scalar; amp adds autocast's
+    bf16 copies of the pixels and of every weight. Inference: dropout is the identity."""
     from .params import _Fields, _vgg_cfg
 
-    g = MIN_BLOCK if device == "cuda" else 1
-    mask = 1 if device == "cuda" else 4
-    total, C, H = 0, 3, IMAGE
+    w_ = _CNNWalk(B, dtype, device)
+    C, H, x, first = 3, IMAGE, 0, True
     for v in _vgg_cfg(_Fields(c)):
         if v == "M":
             H //= 2
-            total += rounded(8 * B * C * H * H, g) + rounded(4 * B * C * H * H, g)
+            x = w_.maxpool(C, H, x, 0)
         else:
-            C = v
-            total += rounded(4 * B * C * H * H, g)
+            x = w_.conv(C, H, v, H, C * v * 9, x, pixels=first)
+            C, first = v, False
+    pooled = w_.map(512, 7)  # the adaptive average pool's output
+    w_.op(pooled, 0, x + pooled)
+    x = pooled
     nc = c.get("num_classes", 1000)
-    total += rounded(4 * B * 512 * 49, g)  # the adaptive average pool's output
-    total += 2 * (2 * rounded(4 * B * 4096, g) + rounded(mask * B * 4096, g))
-    return total + rounded(4 * B * nc, g) + rounded(4, g)  # log-softmax, total_weight
+    for n_in in (512 * 49, 4096):
+        x = w_.conv(n_in, 1, 4096, 1, n_in * 4096, x)  # its output: ReLU's, in place
+        w_.op(w_.r(w_.mask * B * 4096) + x, 0, 0)  # dropout's mask and output (training)
+    w_.conv(4096, 1, nc, 1, 4096 * nc, x)
+    w_.saved -= w_.map(nc, 1)  # the logits are not saved
+    w_.loss(nc)
+    return w_.terms()
+
+
+def vgg_saved(c: dict, B: int, *, dtype: str = "fp32", device: str = "cuda") -> int:
+    """Bytes a torchvision VGG saves for backward (:func:`vgg_terms`)."""
+    return vgg_terms(c, B, dtype=dtype, device=device).saved
+
+
+# Besides weights, optimizer state and inputs, a CNN's (and the LSTM's) step starts with
+# 65 MiB allocated in every mode and precision (every ResNet-18 and VGG-16 case of the H100
+# sweep, within 1 MiB): the cuBLAS workspaces of WORKSPACE's fp32 training and, in
+# inference too, the same 65 MiB (cuDNN's own handle workspace, presumably).
+CUDNN_FAMILY_WORKSPACE = 65 * MiB
 
 
 def _cnn(s: _Step) -> _Ledger:
     c, B = s.config, s.batch
-    if s.dtype != "fp32":
-        raise NotImplementedError("CNNs: only fp32 has a closed form yet")
-    inputs = [4 * B * 3 * IMAGE * IMAGE, 8 * B]  # pixels, labels
+    if s.dtype == "amp-fp16":
+        raise NotImplementedError("CNNs: amp-fp16 has no closed form yet")
+    size = 2 if s.dtype == "bf16" else 4
+    inputs = [size * B * 3 * IMAGE * IMAGE, 8 * B]  # pixels, labels
     if c["model_type"] == "resnet":
-        params, buffers = resnet_shapes(c)
-        saved = resnet_saved(c, B)
+        params, buffers = resnet_shapes(c, s.dtype)
+        t = resnet_terms(c, B, dtype=s.dtype)
     else:
         params, buffers = vgg_shapes(c), []
-        saved = vgg_saved(c, B)
+        t = vgg_terms(c, B, dtype=s.dtype)
     if not s.train:
-        raise NotImplementedError("CNN inference has no closed form yet")
+        return _Ledger(params, inputs, 0, t.inference, 0, buffers=buffers,
+                       workspace=CUDNN_FAMILY_WORKSPACE)
     # The backward's peak: a CNN's parameters sit at its end (last stage, classifier) and
     # its activations at its start, so nearly every gradient is allocated before much is
     # freed: the gradients' bytes (ResNet-18: 46.3 MiB measured for 46.8 of gradients).
-    grads = sum(rounded(4 * n) for n in params)
-    return _Ledger(params, inputs, saved, CUDNN_FORWARD_WORKSPACE, grads,
-                   backward_gradients=grads, buffers=buffers)
+    grads = sum(rounded(s.weight_size * n) for n in params)
+    # amp: each layer's bf16 weight copy is released once its gradient is made (bf16, then
+    # cast to the fp32 .grad): at the peak all are gone but, at worst, the largest one's
+    return _Ledger(params, inputs, t.saved, t.forward_extra,
+                   grads - t.casts + t.largest_cast,
+                   backward_gradients=grads, buffers=buffers, workspace=CUDNN_FAMILY_WORKSPACE)
 
 
-_FAMILIES = {"gpt2": _gpt2, "bert": _bert, "t5": _t5, "llama": _llama, "resnet": _cnn, "vgg": _cnn}
+# ----- the course LSTM (nn.LSTM + Linear on the last step), cuDNN ---------------------------
+
+# cuDNN's RNN workspace (forward, and again in the backward), opaque on the CPU: read off
+# H100 measurements (torch 2.11, cuDNN 9.19) of nn.LSTM(100, 256, 2) for S in 1..2000 and
+# B in 1..256 (a probe beside the sweep) and checked on the sweep's 54 LSTM cases. In
+# elements of the activations' dtype (e bytes) per batch element and hidden unit it grows
+# by 5.5 per step up to 256 steps, then by 1.39 per step (inference; training up to ~400
+# steps), while training from ~500 steps holds 3.82 per step for the whole sequence; plus
+# 16 (training) or 20 (inference) whatever S; on top of a constant 20 MiB (18.25 MiB in
+# bf16 and amp).
+LSTM_WORKSPACE = 20 * MiB
+LSTM_WORKSPACE_16BIT = 18.25 * MiB
+
+
+def lstm_workspace(S: int, B: int, h: int, e: int, train: bool) -> int:
+    """Bytes of cuDNN's RNN workspace (see :data:`LSTM_WORKSPACE`)."""
+    if train and S >= 500:
+        per = 3.82 * S
+    else:
+        per = 5.5 * min(S, 256) + 1.39 * max(0, S - 256)
+    per += 16 if train else 20  # per batch element, whatever S
+    base = LSTM_WORKSPACE_16BIT if e == 2 else LSTM_WORKSPACE
+    return int(base + e * B * h * per)
+
+
+def lstm_shapes(c: dict) -> tuple[list[int], list[int]]:
+    """(LSTM parameter numels, classifier numels) of the course LSTM classifier.
+
+    >>> sum(map(sum, lstm_shapes({"input_size": 100, "hidden_size": 256, "num_layers": 2,
+    ...                           "num_classes": 10})))
+    895498
+    """
+    n_in, h, L = c["input_size"], c["hidden_size"], c.get("num_layers", 1)
+    rnn = []
+    for layer in range(L):
+        rnn += [4 * h * (n_in if layer == 0 else h), 4 * h * h, 4 * h, 4 * h]
+    nc = c["num_classes"]
+    return rnn, [nc * h, nc]
+
+
+def lstm_saved(c: dict, B: int, S: int, *, dtype: str = "fp32") -> int:
+    """Bytes the course LSTM's training forward and loss keep for backward (cuDNN):
+
+    * cuDNN's reserve space: per step, layer and batch element the four gates and the cell
+      state (5h), and the hidden state of every layer but the top one, whose hidden states
+      are the output: ``e*S*B*h*(6L - 1)`` bytes plus 256 (checked to the byte on the H100
+      with ``saved_tensors_hooks``: 11,264,256 B for S = 1000, B = 1, fp32);
+    * the output y (S, B, h), which the classifier's input ``out[-1]`` is a view of;
+    * the zero initial states h0, c0 (L, B, h);
+    * the flat weight buffer, where the parameters are not one already: bf16 (cuDNN does
+      not take bf16 in ``flatten_parameters``, so each forward packs a copy) and amp
+      (autocast's bf16 copies, packed); amp also keeps the bf16 cast of the input and the
+      classifier weight's;
+    * the log-softmax (B, classes) (fp32 under autocast) and nll's total_weight."""
+    n_in, h, L = c["input_size"], c["hidden_size"], c.get("num_layers", 1)
+    nc = c["num_classes"]
+    amp = dtype.startswith("amp-")
+    e = 4 if dtype == "fp32" else 2
+    rnn, _ = lstm_shapes(c)
+    saved = rounded(e * S * B * h * (6 * L - 1) + 256) + rounded(e * S * B * h)
+    saved += 2 * rounded(e * L * B * h)
+    if dtype != "fp32":
+        saved += rounded(2 * sum(rnn))
+    if amp:
+        saved += rounded(2 * S * B * n_in) + rounded(2 * nc * h)
+    saved += rounded((2 if dtype == "bf16" else 4) * B * nc) + rounded(4)
+    return saved
+
+
+def _lstm(s: _Step) -> _Ledger:
+    c, B, S = s.config, s.batch, s.seq
+    if s.dtype == "amp-fp16":
+        raise NotImplementedError("the LSTM: amp-fp16 has no closed form yet")
+    if c.get("bidirectional") or c.get("proj_size"):
+        raise NotImplementedError("the LSTM: only one direction without projection")
+    n_in, h, L = c["input_size"], c["hidden_size"], c.get("num_layers", 1)
+    rnn, fc = lstm_shapes(c)
+    e = 4 if s.dtype == "fp32" else 2
+    inputs = [s.weight_size * S * B * n_in, 8 * B]  # sequence, labels
+    y = rounded(e * S * B * h)
+    packed = rounded(2 * sum(rnn)) if s.dtype != "fp32" else 0  # bf16 weights, packed
+    cast = rounded(2 * S * B * n_in) if s.amp else 0  # autocast's bf16 copy of the input
+    ws = lstm_workspace(S, B, h, e, s.train)
+    if not s.train:
+        # the output, the workspace, h0 and c0, the packed weights and the input's cast
+        forward = y + ws + 2 * rounded(e * L * B * h) + packed + cast
+        return _Ledger(rnn + fc, inputs, 0, forward, 0, workspace=CUDNN_FAMILY_WORKSPACE)
+    saved = lstm_saved(c, B, S, dtype=s.dtype)
+    # the backward's peak is cuDNN's backward: the output's gradient (zeros but the last
+    # step, from out[-1]'s backward), the input's (cuDNN computes it though nothing needs
+    # it), the packed weights' gradient and the workspace again
+    grads = sum(rounded(s.weight_size * n) for n in rnn + fc)
+    backward = y + rounded(e * S * B * n_in) + rounded(e * sum(rnn)) + ws
+    return _Ledger(rnn + fc, inputs, saved, ws, max(backward, grads),
+                   workspace=CUDNN_FAMILY_WORKSPACE)
+
+
+_FAMILIES = {"gpt2": _gpt2, "bert": _bert, "t5": _t5, "llama": _llama, "resnet": _cnn, "vgg": _cnn,
+             "lstm": _lstm}
 
 
 # ----- the step ----------------------------------------------------------------------------
@@ -937,7 +1171,8 @@ def predict(model, mode: str = "train", dtype: str = "fp32", optimizer: str | No
     weights = allocated_bytes([n * s.weight_size for n in ledger.parameters]
                               + ledger.buffers) + ledger.extra_weight_bytes
     inputs = sum(rounded(n) for n in ledger.inputs)
-    other = int(WORKSPACE[(s.mode, s.precision)])
+    other = int(WORKSPACE[(s.mode, s.precision)] if ledger.workspace is None
+                else ledger.workspace)
     if not s.train:
         before = weights + inputs + other
         forward = before + ledger.forward_transient
