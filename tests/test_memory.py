@@ -329,3 +329,15 @@ def test_lstm_is_covered_in_every_mode_and_precision():
             assert sum(p.components.values()) == p.peak_bytes
     with pytest.raises(NotImplementedError, match="amp-fp16"):
         predict("course-lstm", dtype="amp-fp16", batch=2, seq=10)
+
+
+# ----- BERT and T5 (inference, amp, checkpointing) ---------------------------------------------
+
+def test_bert_encoder_shapes_match_bertmodel():
+    from transformers import BertConfig, BertModel
+
+    config = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+              "intermediate_size": 40, "vocab_size": 97, "max_position_embeddings": 64}
+    with torch.device("meta"):
+        model = BertModel(BertConfig(**config))
+    assert memory.bert_shapes(config, head="pooler") == [p.numel() for p in model.parameters()]
