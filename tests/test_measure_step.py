@@ -477,8 +477,11 @@ def test_gpu_checkpointing_and_eager_attention_change_what_is_saved(measured):
 
 @cuda
 def test_gpu_one_worker_reads_what_fresh_processes_read(measured):
-    """The sweep measures many cases in one process (measure_steps_in_process): every
-    allocator reading of the standard step must be the fresh process's, case after case."""
+    """The sweep measures many cases in one process (measure_steps_in_process): each
+    allocator reading of the standard step must be the fresh process's, case after case, to
+    within 1 MiB. (What a fresh process allocates once and keeps, such as a small buffer
+    transformers caches, a worker already holds: on the H100 the weights of the second case
+    read 512 bytes less and its later phases 512 KiB less than in a fresh process.)"""
     from modelnotes import sweep
 
     names = ["plain", "bf16", "inference", "sgd", *FAMILIES]
@@ -486,9 +489,13 @@ def test_gpu_one_worker_reads_what_fresh_processes_read(measured):
     pooled = {}
     sweep._run_workers([specs], None, lambda o: pooled.setdefault(o.spec.label(), o))
     fields = [f for f in ALLOCATOR if not f.startswith("reserved")]  # the cache may differ
+    worst = {}
     for name, spec in zip(names, specs):
         fresh, one = measured(name), pooled[spec.label()].measurement
         assert one is not None, pooled[spec.label()].error
-        differ = {f: (getattr(fresh, f), getattr(one, f)) for f in fields
-                  if getattr(fresh, f) != getattr(one, f)}
-        assert not differ, (name, differ)
+        for f in fields:
+            a, b = getattr(fresh, f), getattr(one, f)
+            assert (a is None) == (b is None), (name, f)
+            if a is not None:
+                worst[(name, f)] = abs(a - b)
+    assert max(worst.values()) <= 2**20, max(worst.items(), key=lambda kv: kv[1])

@@ -56,14 +56,11 @@ MiB = 2**20
 # allocator's unsplit blocks around the bf16 Adam state (the weights' are replayed, see
 # allocated_bytes; the state, allocated during the first step among freed activations,
 # cannot be). BERT reads 105 MiB (40 MiB unexplained): not fitted here.
-# Inference: 33 MiB in a fresh process (the reference GPT-2 case: one handle), but 66 MiB in
-# every inference case of the sweep (docs/part4/data/sweep.json, all models), whose workers
-# measure inference after training cases in the same process: the autograd thread's handle
-# and its workspace persist. The sweep is what the predictor is held to, so 66 MiB (it
-# over-predicts a fresh process's inference by 33 MiB).
+# Inference: 33 MiB, one handle's workspace and 1 MiB, in every inference case of the H100
+# sweep (docs/part4/data/sweep.json: every model, fp32, amp and bf16, within 1 MiB).
 WORKSPACE = {("train", "fp32"): 65 * MiB, ("train", "amp"): 73.5 * MiB,
-             ("train", "bf16"): 80.75 * MiB, ("inference", "fp32"): 66 * MiB,
-             ("inference", "amp"): 66 * MiB, ("inference", "bf16"): 66 * MiB}
+             ("train", "bf16"): 80.75 * MiB, ("inference", "fp32"): 33 * MiB,
+             ("inference", "amp"): 33 * MiB, ("inference", "bf16"): 33 * MiB}
 # transformers (5.x) models leave one small block allocated besides their parameters
 # (measure.StepMeasurement.predicted_weights_bytes's note): 512 bytes
 HF_EXTRA_BLOCK = 512
@@ -1101,10 +1098,10 @@ def vgg_saved(c: dict, B: int, *, dtype: str = "fp32", device: str = "cuda") -> 
     return vgg_terms(c, B, dtype=dtype, device=device).saved
 
 
-# Besides weights, optimizer state and inputs, a CNN's (and the LSTM's) step starts with
-# 65 MiB allocated in every mode and precision (every ResNet-18 and VGG-16 case of the H100
-# sweep, within 1 MiB): the cuBLAS workspaces of WORKSPACE's fp32 training and, in
-# inference too, the same 65 MiB (cuDNN's own handle workspace, presumably).
+# Besides weights, optimizer state and inputs, a CNN's (and the LSTM's) training step starts
+# with 65 MiB allocated in every precision (every ResNet-18, VGG-16 and LSTM training case of
+# the H100 sweep, within 1 MiB): the two cuBLAS workspaces of WORKSPACE's fp32 training,
+# whatever the dtype. Inference holds WORKSPACE's 33 MiB like the transformers.
 CUDNN_FAMILY_WORKSPACE = 65 * MiB
 
 
@@ -1121,8 +1118,7 @@ def _cnn(s: _Step) -> _Ledger:
         params, buffers = vgg_shapes(c), []
         t = vgg_terms(c, B, dtype=s.dtype)
     if not s.train:
-        return _Ledger(params, inputs, 0, t.inference, 0, buffers=buffers,
-                       workspace=CUDNN_FAMILY_WORKSPACE)
+        return _Ledger(params, inputs, 0, t.inference, 0, buffers=buffers)
     # The backward's peak: a CNN's parameters sit at its end (last stage, classifier) and
     # its activations at its start, so nearly every gradient is allocated before much is
     # freed: the gradients' bytes (ResNet-18: 46.3 MiB measured for 46.8 of gradients).
@@ -1220,7 +1216,7 @@ def _lstm(s: _Step) -> _Ledger:
     if not s.train:
         # the output, the workspace, h0 and c0, the packed weights and the input's cast
         forward = y + ws + 2 * rounded(e * L * B * h) + packed + cast
-        return _Ledger(rnn + fc, inputs, 0, forward, 0, workspace=CUDNN_FAMILY_WORKSPACE)
+        return _Ledger(rnn + fc, inputs, 0, forward, 0)
     saved = lstm_saved(c, B, S, dtype=s.dtype)
     # the backward's peak is cuDNN's backward: the output's gradient (zeros but the last
     # step, from out[-1]'s backward), the input's (cuDNN computes it though nothing needs

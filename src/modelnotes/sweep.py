@@ -285,7 +285,12 @@ def run(specs: list[StepSpec], *, workers: int = 6,
     whole = budget  # a case that needs the whole GPU runs alone
     pending = []
     for spec in {s.to_json(): s for s in specs}.values():
-        pending.append((spec, min(_need(spec), whole)))
+        # cuDNN picks a convolution's algorithm by the memory the device has free (the
+        # larger of cudaMemGetInfo and the allocator's largest cached block): beside other
+        # workers it may pick one with a smaller workspace than it would alone. So the
+        # CNNs are measured alone, as a fresh process on an idle GPU would be.
+        alone = spec.family == "cnn"
+        pending.append((spec, whole if alone else min(_need(spec), whole)))
     pending.sort(key=lambda item: -item[1])  # the largest first: the small ones fill in
     servers: list[_Server] = []
     free = budget
