@@ -1324,9 +1324,11 @@ def kv_cache_bytes(model, batch: int, seq: int, dtype: str = "bf16", *,
     ``2 * kv_heads * head_dim`` numbers. That is multi-head attention when ``kv_heads`` is
     the number of heads ``a`` (GPT-2, the CS336 LM), grouped-query attention when fewer
     (LLaMA, Qwen3, Grok: 8 or 4). DeepSeek-V3's multi-head latent attention needs only the
-    compressed latent and the shared rotary key, ``d_c + d_r`` numbers (``latent=True``, what
-    inference engines keep); ``latent=False`` gives what transformers' implementation caches,
-    the up-projected keys and values of every head. T5 also keeps the cross-attention's keys
+    compressed latent and the shared rotary key, ``r_kv + d_r`` numbers (``latent=True``,
+    what inference engines keep, and what recent transformers versions cache);
+    ``latent=False`` gives the up-projected keys and values of every head, what an
+    implementation that expands the latent before caching keeps (the inference chapter of
+    the book checks which one the installed transformers caches). T5 also keeps the cross-attention's keys
     and values of the (here equally long) encoder output. Encoders keep no cache.
 
     >>> kv_cache_bytes("gpt2", 1, 1024, "fp32") / 2**20  # 2 * 12 layers * 768 * 1024 * 4
