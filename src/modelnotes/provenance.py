@@ -168,9 +168,19 @@ def page_start(gpu: bool = False) -> torch.device:
     warnings.filterwarnings("ignore", message="IProgress not found")
     info = collect()
     try:
+        from IPython import get_ipython
         from IPython.display import Markdown, display
     except ImportError:  # outside a notebook there is nothing to display into
         return device
+    shell = get_ipython()
+    if shell is not None:
+        # numpy 2 writes its scalars as np.float64(0.25), which {glue:text} cannot format:
+        # glued numpy numbers are shown as the plain Python numbers they equal
+        import numpy as np
+
+        plain = shell.display_formatter.formatters["text/plain"]
+        plain.for_type(np.floating, lambda x, printer, cycle: printer.text(repr(float(x))))
+        plain.for_type(np.integer, lambda x, printer, cycle: printer.text(repr(int(x))))
     if info.measured_on_gpu:
         line = f"**Where these numbers come from.** {info.sentence()}"
     else:
