@@ -948,6 +948,12 @@ def _t5(s: _Step) -> _Ledger:
                  - t5_saved_cuda(dict(c, num_decoder_layers=Ld, num_layers=Le), s.batch,
                                  s.seq, s.dtype))
         backward = max(backward, block)
+    # the backward's end: every gradient, and the shared embedding's (V, h) gradient from
+    # one of its three uses (encoder, decoder, LM head) while it is accumulated (the sweep's
+    # small cases: 1.2 MiB over it)
+    ws = 2 if s.dtype == "bf16" else 4
+    gradients = allocated_bytes([ws * n for n in t5_shapes(c)])
+    backward = max(backward, gradients + rounded(ws * V * h) - saved)
     # "other": the two cuBLAS workspaces, 64 MiB in every dtype (the sweep's 54 T5 training
     # cases read 64 to 65 MiB besides weights, state and inputs; GPT-2's amp and bf16
     # extras do not appear)
