@@ -524,9 +524,15 @@ def _bert(s: _Step) -> _Ledger:
         forward = bert_inference_peak(c, s.batch, s.seq, s.dtype)
         return _Ledger(bert_shapes(c, head="pooler"), [8 * N], 0, forward, 0, HF_EXTRA_BLOCK,
                        buffers)
-    if s.checkpointing and s.amp:
-        raise NotImplementedError("BERT: amp with checkpointing has no closed form yet")
     layer, model, logits = bert_terms(c, s.batch, s.seq, dtype=s.dtype, attn=s.attn)
+    if s.checkpointing and s.amp:
+        L = c.get("num_hidden_layers", 12)
+        f = c.get("intermediate_size", 3072)
+        saved = L * rounded(4 * N * h) + model
+        casts = [h, h * h] * 4 + [f, h * f, h, f * h]
+        forward = logits + 4 * N * h + allocated_bytes([2 * n for n in casts] * L)
+        return _Ledger(bert_shapes(c), [8 * N], saved, forward, max(4 * N * V, layer),
+                       HF_EXTRA_BLOCK, buffers)
     if s.checkpointing:
         # non-reentrant checkpointing keeps each layer's input (the residual stream) only;
         # each layer's backward first recomputes that layer: where one layer's activations
