@@ -801,7 +801,8 @@ def t5_saved(c: dict, B: int, S: int, *, self_attention: str = "eager",
     return L * encoder_layer + Ld * decoder_layer + once
 
 
-def t5_saved_cuda(c: dict, B: int, S: int, dtype: str = "fp32") -> int:
+def t5_saved_cuda(c: dict, B: int, S: int, dtype: str = "fp32",
+                  granule: int = MIN_BLOCK) -> int:
     """Bytes T5ForConditionalGeneration's training forward and loss save on CUDA with sdpa
     (torch 2.11, transformers 5.17; the target has the input's length S), N = B*S,
     P = B*a*S*S, inner = num_heads*d_kv, e the compute dtype's bytes (fp32 4, amp and bf16
@@ -848,7 +849,9 @@ def t5_saved_cuda(c: dict, B: int, S: int, dtype: str = "fp32") -> int:
     r = 2 if dtype == "bf16" else 4
     nS, nC, nF = Le + Ld, Ld, Le + Ld  # self-attentions, cross-attentions, feed-forwards
     nNorm = nS + nC + nF + 2
-    R = rounded
+
+    def R(nbytes: int) -> int:  # granule 1: the storages' bytes, as the hooks see them
+        return rounded(nbytes, granule)
     t = nNorm * (2 * R(r * N * h) + R(4 * N) + (R(4 * N * h) if dtype == "bf16" else 0))
     if amp:
         t += (4 * nS + 3 * nC + nF + 1) * R(2 * N * h)
