@@ -341,3 +341,34 @@ def test_bert_encoder_shapes_match_bertmodel():
     with torch.device("meta"):
         model = BertModel(BertConfig(**config))
     assert memory.bert_shapes(config, head="pooler") == [p.numel() for p in model.parameters()]
+
+
+# ----- T5 on CUDA (fp32, amp-bf16, bf16; checkpointing), BERT amp-bf16 checkpointing -----------
+
+# saved_tensors_hooks on an H100 (torch 2.11, transformers 5.17): t5-small's training forward
+# and loss, B = 2, the bytes of every distinct storage saved that is not a parameter
+T5_H100_SAVED = {("fp32", 96): 153031780, ("fp32", 160): 273300580,
+                 ("amp-bf16", 96): 260838500, ("amp-bf16", 160): 372161636,
+                 ("bf16", 96): 108303458, ("bf16", 160): 198589538}
+
+
+@pytest.mark.parametrize("dtype,S", sorted(T5_H100_SAVED))
+def test_t5_cuda_closed_form_matches_h100_hooks(dtype, S):
+    from modelnotes.memory import t5_saved_cuda
+
+    assert t5_saved_cuda({}, 2, S, dtype, granule=1) == T5_H100_SAVED[dtype, S]
+
+
+@pytest.mark.parametrize("dtype", ["fp32", "amp-bf16", "bf16"])
+@pytest.mark.parametrize("checkpointing", [False, True])
+def test_t5_and_bert_training_within_2_percent_of_sweep(dtype, checkpointing):
+    from modelnotes import sweep
+
+    outcomes, _ = sweep.load(Path(__file__).resolve().parents[1] / "docs/part4/data/sweep.json")
+    chosen = [o for o in outcomes if o.spec.model in ("t5-small", "bert-base-uncased")
+              and o.spec.mode == "train" and o.spec.dtype == dtype
+              and o.spec.checkpointing == checkpointing and o.measurement is not None]
+    assert chosen
+    for o in chosen:
+        predicted = predict(o.spec).peak_bytes
+        assert abs(predicted / o.measurement.peak_bytes - 1) < 0.02, o.spec.label()

@@ -524,9 +524,15 @@ def _bert(s: _Step) -> _Ledger:
         forward = bert_inference_peak(c, s.batch, s.seq, s.dtype)
         return _Ledger(bert_shapes(c, head="pooler"), [8 * N], 0, forward, 0, HF_EXTRA_BLOCK,
                        buffers)
-    if s.checkpointing and s.amp:
-        raise NotImplementedError("BERT: amp with checkpointing has no closed form yet")
     layer, model, logits = bert_terms(c, s.batch, s.seq, dtype=s.dtype, attn=s.attn)
+    if s.checkpointing and s.amp:
+        L = c.get("num_hidden_layers", 12)
+        f = c.get("intermediate_size", 3072)
+        saved = L * rounded(4 * N * h) + model
+        casts = [h, h * h] * 4 + [f, h * f, h, f * h]
+        forward = logits + 4 * N * h + allocated_bytes([2 * n for n in casts] * L)
+        return _Ledger(bert_shapes(c), [8 * N], saved, forward, max(4 * N * V, layer),
+                       HF_EXTRA_BLOCK, buffers)
     if s.checkpointing:
         # non-reentrant checkpointing keeps each layer's input (the residual stream) only;
         # each layer's backward first recomputes that layer: where one layer's activations
@@ -795,6 +801,75 @@ def t5_saved(c: dict, B: int, S: int, *, self_attention: str = "eager",
     return L * encoder_layer + Ld * decoder_layer + once
 
 
+def t5_saved_cuda(c: dict, B: int, S: int, dtype: str = "fp32",
+                  granule: int = MIN_BLOCK) -> int:
+    """Bytes T5ForConditionalGeneration's training forward and loss save on CUDA with sdpa
+    (torch 2.11, transformers 5.17; the target has the input's length S), N = B*S,
+    P = B*a*S*S, inner = num_heads*d_kv, e the compute dtype's bytes (fp32 4, amp and bf16
+    2), r the residual stream's (bf16 2, else 4). Every term is a count of tensors read off
+    ``saved_tensors_hooks`` on an H100 (t5-small, B = 2, S = 96 and 160: exact to the byte
+    in fp32, amp-bf16 and bf16, see ``tests/test_memory.py``); with only t5-small (6 + 6
+    layers) measured, how a count splits between encoder and decoder layers is the reading
+    noted with it.
+
+    * each T5LayerNorm (nNorm = 2 per encoder layer, 3 per decoder layer, one final norm per
+      stack): its input and the normalised x (r bytes each; the output is counted as the
+      next Linear's input), the rsqrt (N fp32); in bf16 also ``x.to(float32)``, pow's input;
+    * the Linears' (N, h) inputs: fp32 and bf16 ``2 per self-attention (the normed input
+      that q, k, v share, o's input) + 1 per cross-attention (q's: o's input is the kernel's
+      output, counted there) + 1 per feed-forward (wi's) + 2`` (the encoder's output, read
+      by every cross-attention's k and v; the scaled decoder output, the LM head's input);
+      amp: the bf16 casts, one per Linear, ``4 per self-attention + 3 per cross-attention
+      (q, k, v) + 1 per feed-forward + 1`` (the LM head's), and the bf16 copy of every
+      Linear weight (the LM head's too, (V, h), tied to the fp32 embedding);
+    * self-attention: T5's position bias is a float mask that requires grad, and sdpa runs
+      its math path, in fp32 even for bf16 (it upcasts q, k, v): copies of q, k^T, v
+      (fp32, N*inner each), the softmax output and its dropped copy (fp32 P each) and the
+      dropout mask (P bools); plus one position-bias mask (1, a, S, S) in the compute dtype;
+    * cross-attention (no mask): the fused kernel, q, k, v and its output (e bytes, N*inner
+      each), the fp32 log-sum-exp (B, a, S) (fp32 runs the memory-efficient kernel, which
+      pads S to 32) and, with dropout, the philox seed and offset (int64 scalars);
+    * the ReLU feed-forward: ReLU's output and wo's input (the dropped copy, e bytes N*f
+      each), the mask (N*f bools);
+    * a dropout mask (N*h bools) per sub-layer, and on each stack's embeddings and output;
+    * once: the bucket indices (S, S) int64 of each stack, the causal condition (1, 1, S, S)
+      bools of each decoder layer's mask, the decoder's input ids and the labels (B, S)
+      int64; the loss: ``CrossEntropyLoss`` on the logits as they come, so its log-softmax
+      is bf16 in bf16, fp32 in fp32 and in amp (autocast's fp32 list), where the bf16
+      logits are kept too; the total_weight scalar.
+    """
+    h, dk, f, a = c.get("d_model", 512), c.get("d_kv", 64), c.get("d_ff", 2048), c.get(
+        "num_heads", 8)
+    Le = c.get("num_layers", 6)
+    Ld = c.get("num_decoder_layers") or Le
+    V, inner, p = c.get("vocab_size", 32128), dk * a, c.get("dropout_rate", 0.1)
+    N, P = B * S, B * a * S * S
+    amp = dtype.startswith("amp-")
+    e = 4 if dtype == "fp32" else 2
+    r = 2 if dtype == "bf16" else 4
+    nS, nC, nF = Le + Ld, Ld, Le + Ld  # self-attentions, cross-attentions, feed-forwards
+    nNorm = nS + nC + nF + 2
+
+    def R(nbytes: int) -> int:  # granule 1: the storages' bytes, as the hooks see them
+        return rounded(nbytes, granule)
+    t = nNorm * (2 * R(r * N * h) + R(4 * N) + (R(4 * N * h) if dtype == "bf16" else 0))
+    if amp:
+        t += (4 * nS + 3 * nC + nF + 1) * R(2 * N * h)
+        t += 2 * (4 * inner * h * (nS + nC) + 2 * h * f * nF + V * h)  # weight copies
+    else:
+        t += (2 * nS + nC + nF + 2) * R(e * N * h)
+    t += nS * (3 * R(4 * N * inner) + 2 * R(4 * P) + (R(P) if p else 0))
+    S_lse = ceil(S / 32) * 32 if dtype == "fp32" else S
+    t += nC * (4 * R(e * N * inner) + R(4 * B * a * S_lse) + (2 * R(8) if p else 0))
+    t += nF * (2 * R(e * N * f) + (R(N * f) if p else 0))
+    if p:
+        t += (nS + nC + nF + 4) * R(N * h)
+    t += 2 * R(8 * S * S) + Ld * R(S * S) + 2 * R(8 * N) + R(e * a * S * S)
+    t += R((2 if dtype == "bf16" else 4) * N * V) + (R(2 * N * V) if amp else 0)
+    t += R(2 if dtype == "bf16" else 4)  # total_weight
+    return t
+
+
 def t5_inference_peak(c: dict, B: int, S: int, dtype: str = "fp32") -> int:
     """Bytes alive at the peak of T5ForConditionalGeneration's inference forward (decoder
     input = the (B, S) labels, ``use_cache=False``) on top of weights and inputs: the LM
@@ -823,19 +898,76 @@ def _t5(s: _Step) -> _Ledger:
                                       "closed form")
         return _Ledger(t5_shapes(c), [8 * s.batch * s.seq], 0,
                        t5_inference_peak(c, s.batch, s.seq, s.dtype), 0, HF_EXTRA_BLOCK)
-    if s.dtype != "fp32" or s.checkpointing:
-        raise NotImplementedError("T5: only fp32 training has a closed form yet")
-    # The H100 reference (torch 2.11, transformers 5.17) reads as if every self-attention,
-    # whose mask is T5's learned position bias (it requires grad), kept eager's
-    # probabilities, and only the cross-attention ran the memory-efficient kernel: the
-    # saved bytes then agree to 0.1 %. Not confirmed kernel by kernel (no GPU here).
+    if s.amp and s.dtype != "amp-bf16":
+        raise NotImplementedError("T5: amp-fp16 has no closed form yet")
+    if s.attn == "eager":
+        raise NotImplementedError("T5: eager attention on CUDA has no closed form yet")
     N, V, h = s.batch * s.seq, c.get("vocab_size", 32128), c.get("d_model", 512)
-    saved = t5_saved(c, s.batch, s.seq, self_attention="eager",
-                     cross_attention="eager" if s.attn == "eager" else "sdpa")
-    # forward peak: the logits and their log-softmax, next to the decoder's unscaled output
-    # that the model still holds; backward peak: as for GPT-2, two (N, V) fp32 gradients
-    return _Ledger(t5_shapes(c), [8 * N], saved, 4 * N * V + 4 * N * h, 2 * 4 * N * V,
-                   HF_EXTRA_BLOCK)
+    a, f = c.get("num_heads", 8), c.get("d_ff", 2048)
+    Le = c.get("num_layers", 6)
+    Ld = c.get("num_decoder_layers") or Le
+    inner = c.get("d_kv", 64) * a
+    e = 4 if s.dtype == "fp32" else 2  # compute dtype
+    r = 2 if s.dtype == "bf16" else 4  # residual stream
+    logits = e * N * V
+    # the decoder's output (and, where not saved, its scaled copy and the encoder's output,
+    # fp32 in amp: the cross-attentions and the LM head keep bf16 casts) held by the model
+    # at the loss
+    held = r * N * h
+    # backward peak: the two (N, V) gradients of nll and log-softmax (fp32 4 bytes, bf16
+    # 2); amp: one fp32 (N, V) gradient (the sweep: 4NV on top of the saved bytes, as BERT)
+    backward = 4 * N * V if s.amp else 2 * logits
+    if not s.checkpointing:
+        saved = t5_saved_cuda(c, s.batch, s.seq, s.dtype)
+        # forward peak: the logits next to their log-softmax (amp keeps the bf16 logits
+        # saved; its 2NV transient is read off the sweep, as BERT's)
+        forward = (2 * N * V + 3 * held) if s.amp else logits + held
+    else:
+        # non-reentrant checkpointing keeps each block's inputs: the hidden states, the
+        # encoder's output (every decoder block's), the position biases that the first block
+        # of each stack returns and the others take, (1, a, S, S) each: the two learned ones
+        # (fp32 in amp: the bias embedding is not autocast) and the cross-attention's zeros
+        # (the query's dtype). Outside the blocks, each stack's embedding dropout mask and
+        # final norm (input, normed x, rsqrt, bf16's fp32 upcast, dropout mask), the LM
+        # head's input (amp: its bf16 cast and the (V, h) weight copy), the decoder's input
+        # ids and the labels, the loss. Read against the sweep's 27 ckpt cases: the blocks'
+        # inputs 12 r N h, the rest to 2 MiB.
+        p = c.get("dropout_rate", 0.1)
+        pb = rounded((4 if s.amp else e) * a * s.seq ** 2)
+        saved = (Le + Ld + 1) * rounded(r * N * h) + 2 * pb + rounded(e * a * s.seq ** 2)
+        norm = 2 * rounded(r * N * h) + rounded(4 * N) + (
+            rounded(4 * N * h) if s.dtype == "bf16" else 0)
+        saved += 2 * (norm + (2 * rounded(N * h) if p else 0))
+        saved += rounded(2 * N * h) + 2 * V * h if s.amp else rounded(r * N * h)
+        saved += 2 * rounded(8 * N)
+        saved += rounded((2 if s.dtype == "bf16" else 4) * N * V) + (
+            rounded(2 * N * V) if s.amp else 0) + rounded(2 if s.dtype == "bf16" else 4)
+        forward = (2 * N * V + 2 * held) if s.amp else logits + held
+        if s.amp:
+            # autocast caches the bf16 casts of the blocks' weights (leaves that require
+            # grad) until the forward leaves autocast: without checkpointing the matmuls
+            # save them, with it they are alive only then (as GPT-2's)
+            casts = [h * inner] * 4 + [h * f, f * h]
+            forward += allocated_bytes([2 * n for n in casts * Le
+                                        + ([h * inner] * 8 + [h * f, f * h]) * Ld])
+        # each block's backward first recomputes it: where a decoder block saves more than
+        # the loss's gradients, that is the backward's peak (a lower bound)
+        more = dict(c, num_decoder_layers=Ld + 1, num_layers=Le)
+        block = (t5_saved_cuda(more, s.batch, s.seq, s.dtype)
+                 - t5_saved_cuda(dict(c, num_decoder_layers=Ld, num_layers=Le), s.batch,
+                                 s.seq, s.dtype))
+        backward = max(backward, block)
+    # the backward's end: every gradient, and the shared embedding's (V, h) gradient from
+    # one of its three uses (encoder, decoder, LM head) while it is accumulated (the sweep's
+    # small cases: 1.2 MiB over it)
+    ws = 2 if s.dtype == "bf16" else 4
+    gradients = allocated_bytes([ws * n for n in t5_shapes(c)])
+    backward = max(backward, gradients + rounded(ws * V * h) - saved)
+    # "other": the two cuBLAS workspaces, 64 MiB in every dtype (the sweep's 54 T5 training
+    # cases read 64 to 65 MiB besides weights, state and inputs; GPT-2's amp and bf16
+    # extras do not appear)
+    return _Ledger(t5_shapes(c), [8 * N], saved, forward, backward, HF_EXTRA_BLOCK,
+                   workspace=64 * MiB)
 
 
 # ----- CNNs (torchvision ResNet and VGG), images 3x224x224 ----------------------------------
