@@ -97,7 +97,8 @@ def measure(args, rank: int, device: torch.device) -> dict:
     optimizer = make_optimizer(spec.optimizer, model.parameters())
     standard_step(spec, model, inputs, optimizer, phases=phases, prefix="warmup:")
     gradient_bytes, _ = standard_step(spec, model, inputs, optimizer, phases=phases)
-    out.update(gradient_bytes=gradient_bytes, optimizer_state_bytes=optimizer_state_bytes(optimizer),
+    out.update(gradient_bytes=gradient_bytes,
+               optimizer_state_bytes=optimizer_state_bytes(optimizer),
                local_parameter_bytes=_nbytes(getattr(p, "_local_tensor", p)
                                              for p in model.parameters()))
     if cuda:
