@@ -2,7 +2,7 @@
 
     python scripts/sweep_errors.py [SWEEP.json] [--model M ...] [--cases]
 
-Default file: docs/part4/data/sweep.json (the committed H100 sweep). ``--cases`` lists every
+Default file: src/modelnotes/data/sweep.json (the committed H100 sweep). ``--cases`` lists every
 case of the chosen models with its phase readings; the summary line gives the number of
 cases predicted, the largest and the median absolute error.
 """
@@ -22,7 +22,7 @@ from modelnotes import memory, sweep  # noqa: E402
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("path", nargs="?", default=ROOT / "docs/part4/data/sweep.json")
+    parser.add_argument("path", nargs="?", default=ROOT / "src/modelnotes/data/sweep.json")
     parser.add_argument("--model", nargs="*")
     parser.add_argument("--cases", action="store_true")
     args = parser.parse_args()

@@ -17,7 +17,7 @@ from modelnotes.memory import (bert_terms, gpt2_terms, llama_saved, predict, res
                                t5_saved, vgg_saved)
 
 ROOT = Path(__file__).resolve().parents[1]
-REFERENCE = json.loads((ROOT / "docs/part4/data/reference_measurements.json").read_text())
+REFERENCE = json.loads((ROOT / "src/modelnotes/data/reference_measurements.json").read_text())
 TOLERANCE = 0.05  # the requirement, of the measured peak
 
 
@@ -364,7 +364,7 @@ def test_t5_cuda_closed_form_matches_h100_hooks(dtype, S):
 def test_t5_and_bert_training_within_2_percent_of_sweep(dtype, checkpointing):
     from modelnotes import sweep
 
-    outcomes, _ = sweep.load(Path(__file__).resolve().parents[1] / "docs/part4/data/sweep.json")
+    outcomes, _ = sweep.load(Path(__file__).resolve().parents[1] / "src/modelnotes/data/sweep.json")
     chosen = [o for o in outcomes if o.spec.model in ("t5-small", "bert-base-uncased")
               and o.spec.mode == "train" and o.spec.dtype == dtype
               and o.spec.checkpointing == checkpointing and o.measurement is not None]

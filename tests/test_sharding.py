@@ -13,7 +13,7 @@ from modelnotes import memory, sharding
 from modelnotes.sharding import padded_numel, predict_sharded, shard_numel
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "docs" / "part4" / "data" / "sharding_h100_n1.json"
+DATA = ROOT / "src" / "modelnotes" / "data" / "sharding_h100_n1.json"
 KW = dict(batch=2, seq=1024)
 
 

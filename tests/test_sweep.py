@@ -1,5 +1,5 @@
 """The accuracy sweep: the grid, the workers, and the predictor against the committed H100
-sweep (docs/part4/data/sweep.json), so that CI catches a regression without a GPU."""
+sweep (src/modelnotes/data/sweep.json), so that CI catches a regression without a GPU."""
 
 import json
 

@@ -12,7 +12,7 @@ absolute bytes. :func:`predict` replays it as a ledger of allocations:
   the loss is computed, the gradients of the log-softmax at the start of the backward, the
   ``foreach`` AdamW temporaries);
 * other: the cuBLAS workspaces, a constant read off the H100 measurements
-  (``docs/part4/data/reference_measurements.json``, torch 2.11), see :data:`WORKSPACE`.
+  (``modelnotes/data/reference_measurements.json``, torch 2.11), see :data:`WORKSPACE`.
 
 The phases follow the measurement::
 
@@ -60,7 +60,7 @@ MiB = 2**20
 # allocated_bytes; the state, allocated during the first step among freed activations,
 # cannot be). BERT reads 105 MiB (40 MiB unexplained): not fitted here.
 # Inference: 33 MiB, one handle's workspace and 1 MiB, in every inference case of the H100
-# sweep (docs/part4/data/sweep.json: every model, fp32, amp and bf16, within 1 MiB).
+# sweep (modelnotes/data/sweep.json: every model, fp32, amp and bf16, within 1 MiB).
 WORKSPACE = {("train", "fp32"): 65 * MiB, ("train", "amp"): 73.5 * MiB,
              ("train", "bf16"): 80.75 * MiB, ("inference", "fp32"): 33 * MiB,
              ("inference", "amp"): 33 * MiB, ("inference", "bf16"): 33 * MiB}

@@ -64,7 +64,7 @@ FSDP2 (``torch/distributed/fsdp/_fully_shard/``)
     tied embedding's, made by the LM head at the start of the backward) are unsharded until
     the root's post-backward at the very end.
 
-The N = 1 runs on an H100 (``docs/part4/data/sharding_h100_n1.json``, torch 2.11, GPT-2 fp32
+The N = 1 runs on an H100 (``modelnotes/data/sharding_h100_n1.json``, torch 2.11, GPT-2 fp32
 AdamW, B = 2 and 8, S = 1024) check the ledger: every phase of ``fsdp`` and ``fsdp``
 without resharding within 14 MiB, the peaks within 0.3% (the root's unsharded parameters,
 150 MiB, and, without resharding, the whole model's, 475 MiB, on top of the one-GPU step, as

@@ -335,7 +335,8 @@ def run(specs: list[StepSpec], *, workers: int = 6,
 
 
 CACHE_VARIABLE = "MODELNOTES_MEASUREMENTS"  # a JSON-lines file shared by a build's pages
-COMMITTED = Path(__file__).resolve().parents[2] / "docs" / "part4" / "data" / "sweep.json"
+# the committed measurements ship with the package, so that a downloaded page finds them
+COMMITTED = Path(__file__).resolve().parent / "data" / "sweep.json"
 
 
 def measured(specs: list[StepSpec], *, progress: Callable[[str], None] | None = None,
@@ -346,7 +347,7 @@ def measured(specs: list[StepSpec], *, progress: Callable[[str], None] | None = 
     sets it, so that a case measured by one page is not measured again by another), and
     what is not there yet is measured now (:func:`run`) and added to it. Without a GPU (the
     preview): the committed sweep (*committed*, default the book's
-    ``docs/part4/data/sweep.json``), and a case it lacks comes back with the error "not
+    ``modelnotes/data/sweep.json``), and a case it lacks comes back with the error "not
     measured". Either way the result has one outcome per spec, in order.
     """
     import torch
