@@ -73,3 +73,29 @@ def check_site(session: nox.Session) -> None:
     The checker needs only the standard library and Debian's chromium.
     """
     session.run(sys.executable, "scripts/check_site.py", "docs/_build/html", *session.posargs)
+
+
+@nox.session
+def notebooks(session: nox.Session) -> None:
+    """Every page as a reader gets it: the package built as a wheel and installed with its
+    command, then each page executed as a notebook in a fresh kernel, outside Sphinx and
+    outside this checkout (scripts/run_page.py --installed)."""
+    tmp = Path(session.create_tmp())
+    wheels = tmp / "wheels"
+    shutil.rmtree(wheels, ignore_errors=True)
+    session.run("python", "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels),
+                str(ROOT))
+    wheel = next(wheels.glob("modelnotes-*.whl"))
+    session.install(f"{wheel}[docs]")
+    pages = sorted(str(p) for p in (ROOT / "docs").rglob("*.md")
+                   if "_build" not in p.parts and p.name != "README.md")
+    env = {**OFFLINE, "PYTHONPATH": ""}
+    with session.chdir(tmp):
+        # the wheel, not src/: the package and its data come from site-packages
+        session.run("python", "-c", "import modelnotes, modelnotes.sweep as s; "
+                    "assert 'site-packages' in modelnotes.__file__, modelnotes.__file__; "
+                    "assert s.COMMITTED.is_file(); print('modelnotes', modelnotes.__version__, "
+                    "'from', modelnotes.__file__)", env=env)
+        session.run("modelnotes", "--version", env=env)
+        session.run("python", str(ROOT / "scripts" / "run_page.py"), "--installed",
+                    "--workdir", str(tmp / "pages"), *pages, env=env)

@@ -77,3 +77,27 @@ if not PROVENANCE.measured_on_gpu:
         "timings, anything labelled <em>measured</em>) ran on the CPU or were skipped: they "
         "are not GPU measurements. The published book is built on an NVIDIA GPU.")
 html_context = {"modelnotes_provenance": PROVENANCE.as_dict()}
+
+
+def _offer_the_notebook(app, pagename, templatename, context, doctree):
+    """Offer each page's executed notebook (.ipynb) in the download menu.
+
+    sphinx-book-theme does this only when launch buttons (Binder, Colab) are configured; the
+    book has none, since it builds offline, so the same copy is made here, before the theme
+    builds its menu (priority 500 < the theme's 501).
+    """
+    import shutil
+
+    if doctree is None or not str(app.env.doc2path(pagename)).endswith(".md"):
+        return
+    executed = Path(app.outdir).parent / "jupyter_execute" / f"{pagename}.ipynb"
+    if not executed.is_file():
+        return
+    target = Path(app.outdir) / "_sources" / f"{pagename}.ipynb"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(executed, target)
+    context["ipynb_source"] = f"{pagename}.ipynb"
+
+
+def setup(app):
+    app.connect("html-page-context", _offer_the_notebook, priority=500)
