@@ -344,8 +344,6 @@ def _block_text(fmt) -> str:
     return "\n".join(lines)
 
 
-_CNN_TYPES = ("vgg", "resnet")
-_POSITIONS = {"gpt2": ("n_positions", 1024), "bert": ("max_position_embeddings", 512)}
 
 
 def _positive(text: str) -> int:
@@ -360,6 +358,7 @@ def _positive(text: str) -> int:
 
 def _memory_step(args: argparse.Namespace) -> tuple[dict, str]:
     """The config and the checked options of ``modelnotes memory`` (no torch needed)."""
+    from .memory import TORCH_FAMILIES, position_limit
     from .params import MissingFieldError, UnsupportedModelError, load_config, named_config
 
     try:
@@ -367,18 +366,15 @@ def _memory_step(args: argparse.Namespace) -> tuple[dict, str]:
                   else named_config(args.target))
     except (MissingFieldError, UnsupportedModelError, ValueError, KeyError) as error:
         raise CommandError(str(error.args[0] if error.args else error)) from None
-    mt = config.get("model_type")
-    family = ("cnn" if mt in _CNN_TYPES else "rnn" if mt == "lstm" else "transformer")
+    family = TORCH_FAMILIES.get(config.get("model_type"), "transformer")
     if family == "cnn" and args.seq is not None:
         raise CommandError(f"{args.target} takes 3x224x224 images: --seq does not apply")
     if family != "cnn" and args.seq is None:
         raise CommandError(f"{args.target} needs --seq (the sequence length)")
-    if mt in _POSITIONS:
-        key, default = _POSITIONS[mt]
-        limit = config.get(key) or default
-        if args.seq > limit:
-            raise CommandError(f"--seq {args.seq} is longer than {args.target}'s {limit} "
-                               "learned positions")
+    limit = position_limit(config)
+    if limit is not None and args.seq > limit:
+        raise CommandError(f"--seq {args.seq} is longer than {args.target}'s {limit} "
+                           "learned positions")
     if args.mode == "inference" and args.optimizer is not None:
         raise CommandError("inference takes no --optimizer")
     if args.checkpointing and (family != "transformer" or args.mode == "inference"):

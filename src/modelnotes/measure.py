@@ -48,6 +48,8 @@ import torch
 from torch import nn
 
 from .catalogue import CATALOGUE, build, names, unique_parameter_count
+from .memory import TORCH_FAMILIES as _TORCH_FAMILIES
+from .memory import position_limit
 
 # The caching allocator's constants (c10/cuda/CUDACachingAllocator.cpp, default settings).
 MIN_BLOCK = 512  # every request is rounded up to a multiple of this
@@ -177,8 +179,6 @@ TRANSFORMER_FAMILIES = ("encoder", "encoder-decoder", "decoder")
 MAX_WARMUP_STEPS = 8  # amp-fp16: GradScaler may skip early steps (inf grads); retry this often
 TIMELINE_ENTRIES = 1_000_000  # allocation events kept by _record_memory_history
 
-_TORCH_FAMILIES = {"vgg": "cnn", "resnet": "cnn", "lstm": "rnn"}
-_LEARNED_POSITIONS = {"gpt2": ("n_positions", 1024), "bert": ("max_position_embeddings", 512)}
 _VOCAB_DEFAULTS = {"gpt2": 50_257, "bert": 30_522, "t5": 32_128}  # the HF configs' defaults
 
 
@@ -298,13 +298,10 @@ class StepSpec:
             if self.seq is None:
                 raise ValueError(f"{name} needs seq (the sequence length)")
             _positive_int("seq", self.seq)
-            mt = config["model_type"]
-            if mt in _LEARNED_POSITIONS:
-                key, default = _LEARNED_POSITIONS[mt]
-                limit = config.get(key) or default
-                if self.seq > limit:
-                    raise ValueError(f"seq {self.seq} is longer than {name}'s {limit} learned "
-                                     "positions")
+            limit = position_limit(config)
+            if limit is not None and self.seq > limit:
+                raise ValueError(f"seq {self.seq} is longer than {name}'s {limit} learned "
+                                 "positions")
         if not isinstance(self.checkpointing, bool):
             raise ValueError(f"checkpointing must be True or False, got {self.checkpointing!r}")
         if self.checkpointing and family not in TRANSFORMER_FAMILIES:

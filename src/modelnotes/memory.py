@@ -68,6 +68,25 @@ WORKSPACE = {("train", "fp32"): 65 * MiB, ("train", "amp"): 73.5 * MiB,
 # (measure.StepMeasurement.predicted_weights_bytes's note): 512 bytes
 HF_EXTRA_BLOCK = 512
 
+# Facts about configs that the step's rules need, kept here because this module imports no
+# torch (the command line checks its arguments with them before anything heavy is imported).
+TORCH_FAMILIES = {"vgg": "cnn", "resnet": "cnn", "lstm": "rnn"}  # model_type: family
+_LEARNED_POSITIONS = {"gpt2": ("n_positions", 1024), "bert": ("max_position_embeddings", 512)}
+
+
+def position_limit(config: dict) -> int | None:
+    """The longest sequence a model with learned position embeddings takes (its config's
+    field, or the transformers default); None for a model without such a table.
+
+    >>> position_limit({"model_type": "gpt2"}), position_limit({"model_type": "t5"})
+    (1024, None)
+    """
+    entry = _LEARNED_POSITIONS.get(config.get("model_type"))
+    if entry is None:
+        return None
+    key, default = entry
+    return config.get(key) or default
+
 def rounded(nbytes: int, granule: int = MIN_BLOCK) -> int:
     """Bytes the allocator hands out for a request: a multiple of 512, at least 512
     (*granule* 1 gives the bytes themselves, as the CPU's tensors hold them).
