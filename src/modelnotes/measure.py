@@ -992,8 +992,7 @@ def measure_step(spec: StepSpec | str, *, timeline: bool | str | os.PathLike = F
     raise MeasurementError(f"{spec.label()}: the measuring process printed no result")
 
 
-def measure_steps_in_process(specs: list[StepSpec], device: torch.device | str | None = None,
-                             *, memory_fraction: float | None = None):
+def measure_steps_in_process(specs: list[StepSpec], device: torch.device | str | None = None):
     """Measure *specs* one after the other in this process, yielding each
     :class:`StepMeasurement` as it is done: the worker behind :mod:`modelnotes.sweep`.
 
@@ -1001,13 +1000,8 @@ def measure_steps_in_process(specs: list[StepSpec], device: torch.device | str |
     and ``empty_cache()`` returns the cached segments to the driver, so that each case starts
     from the allocator state of a fresh process (the GPU tests compare the readings with
     fresh processes case by case).
-    *memory_fraction* caps this process's share of the GPU
-    (``set_per_process_memory_fraction``), so that workers sharing a GPU cannot push each
-    other out of memory: a case beyond its share comes back as out of memory.
     """
     device = torch.device(device) if device is not None else None
-    if memory_fraction is not None and torch.cuda.is_available():
-        torch.cuda.set_per_process_memory_fraction(memory_fraction)
     for spec in specs:
         result = measure_step_in_process(spec, device)
         gc.collect()
@@ -1027,11 +1021,10 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m modelnotes.measure SPEC [--device D] [--timeline PATH] [--categories]
     [--json]``: measure one step in this (fresh) process. Exit 2 on a bad spec.
 
-    ``--many FILE`` instead reads a JSON list of specs and measures them one after the
-    other in this process (:func:`measure_steps_in_process`), printing one JSON line each;
-    ``--memory-fraction F`` caps the process's share of the GPU. ``--serve`` does the same
-    for cases sent on stdin (``{"spec": ..., "fraction": F}`` a line), each with its own
-    cap: the worker of :func:`modelnotes.sweep.run`."""
+    ``--serve`` instead measures the cases sent on stdin (``{"spec": ..., "fraction": F}`` a
+    line) one after the other in this process (:func:`measure_steps_in_process`), each capped
+    to its fraction of the GPU, printing one JSON line each: the worker of
+    :func:`modelnotes.sweep.run`."""
     import argparse
     import warnings
 
@@ -1039,8 +1032,6 @@ def main(argv: list[str] | None = None) -> int:
                                      description="Measure one standard step in this process.")
     parser.add_argument("spec", nargs="?",
                         help="MODEL[,key=value...] or a JSON object (StepSpec fields)")
-    parser.add_argument("--many", help="a JSON file with a list of specs, measured in turn")
-    parser.add_argument("--memory-fraction", type=float, help="cap on this process's share")
     parser.add_argument("--serve", action="store_true",
                         help="measure the cases given on stdin, one JSON object a line")
     parser.add_argument("--device", help="cuda (default when there is one) or cpu")
@@ -1049,8 +1040,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="MemTracker's split of a third step")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
-    if (args.spec is not None) + (args.many is not None) + args.serve != 1:
-        print("measure: give one SPEC, --many FILE or --serve", file=sys.stderr)
+    if (args.spec is not None) + args.serve != 1:
+        print("measure: give one SPEC or --serve", file=sys.stderr)
         return 2
     warnings.filterwarnings("ignore", category=FutureWarning)
     if args.serve:
@@ -1065,19 +1056,6 @@ def main(argv: list[str] | None = None) -> int:
             spec = StepSpec.from_dict(order["spec"])
             for result in measure_steps_in_process([spec], args.device):
                 print(result.to_json(), flush=True)
-        return 0
-    if args.many is not None:
-        try:
-            specs = [StepSpec.from_dict(d) for d in json.loads(Path(args.many).read_text())]
-        except (OSError, ValueError, TypeError) as error:
-            print(f"measure: {args.many}: {error}", file=sys.stderr)
-            return 2
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.set_verbosity_error()
-        for result in measure_steps_in_process(specs, args.device,
-                                               memory_fraction=args.memory_fraction):
-            print(result.to_json(), flush=True)
         return 0
     try:
         spec = StepSpec.parse(args.spec)

@@ -3,7 +3,7 @@
 :func:`grid` lists the cases (every catalogue model that fits on one GPU, training and
 inference, fp32 / amp-bf16 / bf16, three batch sizes, three sequence lengths, and for the
 transformers training with and without activation checkpointing). :func:`run` measures
-them with a few worker processes that share the GPU (:func:`measure.measure_steps_in_process`),
+them with a few worker processes that share the GPU (``python -m modelnotes.measure --serve``),
 side by side as long as the memory the predictor says they need fits, each capped to its
 share; a case that did not fit in its share is measured again alone with the whole GPU.
 :func:`compare` puts each measurement next to :func:`memory.predict` and next to two
@@ -23,7 +23,6 @@ import os
 import queue
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -91,88 +90,6 @@ class Outcome:
         m = data.get("measurement")
         return cls(StepSpec.from_dict(data["spec"]), StepMeasurement.from_dict(m) if m else None,
                    data.get("error"), data.get("seconds", 0.0))
-
-
-class _Worker:
-    """A ``python -m modelnotes.measure --many`` process working through a list of specs."""
-
-    def __init__(self, specs: list[StepSpec], fraction: float | None):
-        self.specs = list(specs)
-        self.done = 0
-        handle, self.path = tempfile.mkstemp(prefix="modelnotes-sweep-", suffix=".json")
-        with os.fdopen(handle, "w") as f:
-            json.dump([s.to_dict() for s in self.specs], f)
-        src = str(Path(__file__).resolve().parents[1])
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-            filter(None, [src, os.environ.get("PYTHONPATH")])))
-        command = [sys.executable, "-m", "modelnotes.measure", "--many", self.path]
-        if fraction is not None:
-            command += ["--memory-fraction", str(fraction)]
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, text=True, env=env)
-        self.started = time.perf_counter()
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self) -> None:
-        for line in self.process.stdout:
-            self.lines.put(line)
-
-    def poll(self) -> list[Outcome]:
-        """Outcomes finished since the last call; when the process has died, the case it was
-        on comes back as an error (and the rest of its list is lost: see :func:`run`)."""
-        out = []
-        while True:
-            try:
-                line = self.lines.get_nowait()
-            except queue.Empty:
-                return out
-            if not line.startswith("{"):
-                continue
-            now = time.perf_counter()
-            out.append(Outcome(self.specs[self.done], StepMeasurement.from_json(line), None,
-                               round(now - self.started, 2)))
-            self.started = now
-            self.done += 1
-
-    def finished(self) -> bool:
-        if self.process.poll() is None:
-            return False
-        self.reader.join()  # every line the process printed is in the queue
-        return True
-
-    def failure(self) -> str:
-        err = self.process.stderr.read().strip().splitlines() or ["(no output)"]
-        return f"the worker died (exit {self.process.returncode}): {err[-1]}"
-
-    def close(self) -> None:
-        os.unlink(self.path)
-
-
-def _run_workers(batches: list[list[StepSpec]], fraction: float | None,
-                 report: Callable[[Outcome], None]) -> list[Outcome]:
-    workers = [_Worker(b, fraction) for b in batches if b]
-    out: list[Outcome] = []
-    while workers:
-        time.sleep(0.2)
-        for w in list(workers):
-            finished = w.finished()
-            new = w.poll()
-            for o in new:
-                out.append(o)
-                report(o)
-            if finished:
-                if w.done < len(w.specs):  # died on a case: record it, go on with the rest
-                    o = Outcome(w.specs[w.done], None, w.failure(), 0.0)
-                    out.append(o)
-                    report(o)
-                    rest = w.specs[w.done + 1:]
-                    if rest:
-                        workers.append(_Worker(rest, fraction))
-                w.close()
-                workers.remove(w)
-    return out
 
 
 class _Server:
