@@ -112,9 +112,12 @@ def test_torchrun_gloo_smoke(tmp_path):
     out = tmp_path / "out.json"
     torchrun = Path(sys.executable).parent / "torchrun"
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), CUDA_VISIBLE_DEVICES="")
-    subprocess.run([str(torchrun), "--nproc-per-node", "2", str(ROOT / "scripts" /
-                    "measure_distributed.py"), "--model", str(config), "--batch", "2",
-                    "--seq", "8", "--shard", "fsdp", "--device", "cpu", "--out", str(out)],
+    # --standalone: a free port on this host, so that nothing else listening on torchrun's
+    # default port (29500) can break the rendezvous
+    script = ROOT / "scripts" / "measure_distributed.py"
+    subprocess.run([str(torchrun), "--standalone", "--nproc-per-node", "2", str(script),
+                    "--model", str(config), "--batch", "2", "--seq", "8", "--shard", "fsdp",
+                    "--device", "cpu", "--out", str(out)],
                    check=True, env=env, timeout=60, capture_output=True)
     ranks = json.loads(out.read_text())["ranks"]
     assert [r["rank"] for r in ranks] == [0, 1] and ranks[0]["backend"] == "gloo"
