@@ -7,7 +7,7 @@ Each MyST page is read the way myst-nb reads it, executed cell by cell with nbcl
 a new Python kernel (offline, with this checkout's src/ importable), and the first failing
 cell is printed with its traceback. With --save, the executed notebooks are written as
 .ipynb files into DIR. With --installed the pages run as a reader's downloaded notebooks do:
-against the installed package (this checkout's src/ is not put on the path), each in its own
+against the installed package (this checkout's src/ is not added to the path), each in its own
 empty folder under --workdir, so that a page reading files from the repository fails.
 Exit status 0 when every page runs, 1 when one fails, 2 on bad usage.
 Writing a page, this is the quick loop; `nox -s docs` remains the real build.
@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.workdir is None:
             print("run_page: --installed needs --workdir", file=sys.stderr)
             return 2
-        os.environ.pop("PYTHONPATH", None)
+        # src/ is not added; PYTHONPATH stays as the caller set it (nox's notebooks session
+        # points it at the installed wheel)
     else:
         os.environ["PYTHONPATH"] = os.pathsep.join(
             filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))
