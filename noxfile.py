@@ -108,7 +108,7 @@ def notebooks(session: nox.Session) -> None:
     import the wheel's modules and data, not src/, without a second 5.5 GB of torch.
     """
     python, env = _install(session)
-    tmp = Path(session.create_tmp())
+    tmp = Path(session.create_tmp()).resolve()  # absolute: the pages run from other folders
     wheels, unpacked = tmp / "wheels", tmp / "installed"
     for folder in (wheels, unpacked):
         shutil.rmtree(folder, ignore_errors=True)
