@@ -127,6 +127,6 @@ def notebooks(session: nox.Session) -> None:
                     "modelnotes.__file__; assert s.COMMITTED.is_file(); "
                     "print('modelnotes', modelnotes.__version__, 'from', modelnotes.__file__)",
                     env=env, external=True)
-        session.run("modelnotes", "--version", env=env, external=True)
+        session.run(str(unpacked / "bin" / "modelnotes"), "--version", env=env, external=True)
         session.run(python, str(ROOT / "scripts" / "run_page.py"), "--installed",
                     "--workdir", str(tmp / "pages"), *pages, env=env, external=True)
