@@ -35,6 +35,32 @@ def test_options_reach_the_prediction():
     assert inference["optimizer"] is None and list(inference["phases"]) == ["forward"]
 
 
+@pytest.mark.parametrize("gpus, shard, reshard", [
+    (1, "ddp", None), (8, "ddp", None), (2, "fsdp", True), (64, "fsdp", True),
+    (8, "fsdp-no-reshard", False)])
+def test_gpus_and_shard_reach_the_sharded_prediction(gpus, shard, reshard):
+    from modelnotes.sharding import predict_sharded
+
+    out = json.loads(run("memory", "gpt2", "--batch", "2", "--seq", "1024", "--gpus",
+                         str(gpus), "--shard", shard, "--json").stdout)
+    p = predict_sharded("gpt2", gpus=gpus, shard=shard.split("-")[0], batch=2, seq=1024,
+                        reshard_after_forward=reshard is not False)
+    assert (out["gpus"], out["shard"]) == (gpus, shard)
+    assert out["peak_bytes"] == p.peak_bytes and out["components"] == p.components
+    assert sum(out["components"].values()) == out["peak_bytes"]
+    one = memory.predict("gpt2", batch=2, seq=1024).peak_bytes
+    # DDP adds its buckets to the one-GPU step; FSDP2 shards weights and optimizer state
+    assert (out["peak_bytes"] > one) if shard == "ddp" else (out["peak_bytes"] < one)
+
+
+def test_sharded_text_says_per_gpu():
+    result = run("memory", "gpt2", "--batch", "2", "--seq", "1024", "--gpus", "4",
+                 "--shard", "fsdp")
+    assert result.returncode == 0, result.stderr
+    assert "predicted peak per GPU (rank 0 of 4)" in result.stdout
+    assert "unsharded parameters" in result.stdout
+
+
 def test_a_config_file(tmp_path):
     config = {"model_type": "gpt2", "n_embd": 64, "n_layer": 2, "n_head": 4,
               "vocab_size": 1000, "n_positions": 128}
@@ -68,6 +94,15 @@ def test_text_output_names_the_peak_and_its_parts():
      "inference takes no --optimizer"),
     (["gpt2", "--batch", "1", "--seq", "8", "--dtype", "fp8"], "invalid choice: 'fp8'"),
     (["missing.json", "--batch", "1", "--seq", "8"], "missing.json"),
+    (["gpt2", "--batch", "1", "--seq", "8", "--gpus", "4"], "--gpus 4 needs --shard"),
+    (["gpt2", "--batch", "1", "--seq", "8", "--gpus", "0"], "--gpus: expected a positive"),
+    (["gpt2", "--batch", "1", "--seq", "8", "--gpus", "2", "--shard", "none"],
+     "--shard none is one GPU"),
+    (["gpt2", "--batch", "1", "--seq", "8", "--mode", "inference", "--shard", "ddp"],
+     "--shard applies to training"),
+    (["gpt2", "--batch", "1", "--seq", "8", "--shard", "ddp", "--measure"], "torchrun"),
+    (["bert-base-uncased", "--batch", "1", "--seq", "8", "--gpus", "2", "--shard", "fsdp"],
+     "GPT-2 only"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message):
     result = run("memory", *args)

@@ -381,6 +381,18 @@ def _memory_step(args: argparse.Namespace) -> tuple[dict, str]:
         raise CommandError("--checkpointing applies to training a transformer")
     if args.attn is not None and family != "transformer":
         raise CommandError(f"{args.target} has no attention: --attn does not apply")
+    shard = args.shard or ("none" if args.gpus == 1 else None)
+    if shard is None:
+        raise CommandError(f"--gpus {args.gpus} needs --shard ddp, fsdp or fsdp-no-reshard")
+    if shard == "none" and args.gpus > 1:
+        raise CommandError("--shard none is one GPU: use ddp, fsdp or fsdp-no-reshard with "
+                           f"--gpus {args.gpus}")
+    if shard != "none" and args.mode == "inference":
+        raise CommandError("--shard applies to training (DDP and FSDP2 split a training step)")
+    if shard != "none" and args.measure:
+        raise CommandError("--measure runs one process on one GPU; measure a sharded step "
+                           "with torchrun: scripts/measure_distributed.py")
+    args.shard = shard
     return config, family
 
 
@@ -401,15 +413,24 @@ def _cmd_memory(args: argparse.Namespace) -> int:
     optimizer = args.optimizer or ("adamw" if args.mode == "train" else None)
     attn = args.attn or ("sdpa" if family == "transformer" else None)
     try:
-        p = memory.predict(config, mode=args.mode, dtype=args.dtype, optimizer=optimizer,
-                           batch=args.batch, seq=args.seq, checkpointing=args.checkpointing,
-                           attn=attn)
+        if args.shard == "none":
+            p = memory.predict(config, mode=args.mode, dtype=args.dtype, optimizer=optimizer,
+                               batch=args.batch, seq=args.seq,
+                               checkpointing=args.checkpointing, attn=attn)
+        else:
+            from .sharding import predict_sharded
+
+            p = predict_sharded(config, gpus=args.gpus, shard=args.shard.split("-")[0],
+                                reshard_after_forward=args.shard != "fsdp-no-reshard",
+                                dtype=args.dtype, optimizer=optimizer, batch=args.batch,
+                                seq=args.seq, checkpointing=args.checkpointing, attn=attn)
     except NotImplementedError as error:
         raise CommandError(f"no prediction for this case: {error}") from None
     label = p.label.replace(f"config:{config.get('model_type')}", args.target, 1)
     out = {"model": args.target, "label": label, "mode": args.mode, "dtype": args.dtype,
            "optimizer": optimizer, "batch": args.batch, "seq": args.seq,
            "checkpointing": args.checkpointing, "attn": attn,
+           "gpus": args.gpus, "shard": args.shard,
            "peak_bytes": p.peak_bytes, "peak_phase": p.peak_phase,
            "components": p.components, "phases": p.phase_bytes()}
     if args.measure:
@@ -438,12 +459,15 @@ def _cmd_memory(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=2))
         return 0
     total = p.peak_bytes
-    lines = [f"{label}: predicted peak {_gib(total)} ({total:,} bytes), in the "
+    where = "" if args.shard == "none" else f" per GPU (rank 0 of {args.gpus})"
+    lines = [f"{label}: predicted peak{where} {_gib(total)} ({total:,} bytes), in the "
              f"{p.peak_phase}", "", "At the peak:"]
+    width = max(12, *map(len, p.components))
     for name, value in p.components.items():
-        lines.append(f"  {name:<12} {_gib(value):>14}  {value / total:6.1%}")
+        lines.append(f"  {name:<{width}} {_gib(value):>14}  {value / total:6.1%}")
     lines += ["", "Peak of each phase:"]
-    lines += [f"  {name:<12} {_gib(value):>14}" for name, value in p.phase_bytes().items()]
+    lines += [f"  {name:<{width}} {_gib(value):>14}"
+              for name, value in p.phase_bytes().items()]
     if args.measure:
         lines.append("")
         if out["measured_oom"]:
@@ -531,13 +555,21 @@ def parser() -> argparse.ArgumentParser:
                                           "and optimizer state (default fp32)")
     mem.add_argument("--optimizer", choices=("adamw", "sgd", "sgd-momentum"),
                      help="training only (default adamw)")
-    mem.add_argument("--batch", type=_positive, required=True, help="batch size B")
+    mem.add_argument("--batch", type=_positive, required=True,
+                     help="batch size B (per GPU with --gpus)")
     mem.add_argument("--seq", type=_positive,
                      help="sequence length S (time steps for the LSTM); not for images")
     mem.add_argument("--checkpointing", action="store_true",
                      help="activation checkpointing (training a transformer)")
     mem.add_argument("--attn", choices=("sdpa", "eager"),
                      help="attention implementation of a transformer (default sdpa)")
+    mem.add_argument("--gpus", type=_positive, default=1,
+                     help="training on this many GPUs, one process each (default 1)")
+    mem.add_argument("--shard", choices=("none", "ddp", "fsdp", "fsdp-no-reshard"),
+                     help="how the step is split over --gpus: DDP (every GPU holds "
+                          "everything), FSDP2's fully_shard (weights, gradients and optimizer "
+                          "state in 1/gpus shards; ZeRO-3-like), or fully_shard with "
+                          "reshard_after_forward=False (ZeRO-2-like); fsdp: GPT-2 so far")
     mem.add_argument("--json", action="store_true", help="print one JSON object")
     mem.add_argument("--measure", action="store_true",
                      help="also measure the step on this machine's CUDA GPU")
