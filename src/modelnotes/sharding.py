@@ -1,6 +1,6 @@
-"""Memory per GPU when a standard step is spread over N GPUs: DDP and FSDP2.
+"""Memory per GPU when a standard step is spread over D GPUs: DDP and FSDP2.
 
-:func:`predict_sharded` extends :func:`modelnotes.memory.predict` (one GPU) to ``gpus=N`` with
+:func:`predict_sharded` extends :func:`modelnotes.memory.predict` (one GPU) to ``gpus=D`` with
 ``shard="none" | "ddp" | "fsdp"`` (FSDP2's ``fully_shard`` on every transformer block, then
 on the root; ``reshard_after_forward`` True is ZeRO-3-like, False ZeRO-2-like). The batch is
 the per-GPU batch: the activations, the loss's transients, the inputs and the cuBLAS
@@ -31,21 +31,21 @@ DDP (``torch/nn/parallel/distributed.py``, ``reducer.cpp``)
 
 FSDP2 (``torch/distributed/fsdp/_fully_shard/``)
   * ``_fsdp_param.py`` ``FSDPParam._init_sharded_param``: each parameter is chunked along dim 0
-    with ``torch.chunk`` (``_chunk_with_empty``), so every chunk has ``ceil(d0 / N)`` rows;
+    with ``torch.chunk`` (``_chunk_with_empty``), so every chunk has ``ceil(d0 / D)`` rows;
     the rank's shard is copied into a fresh ``new_zeros(chunks[0].size())`` tensor, i.e. padded
     to that size (rank 0's chunk is always full): :func:`shard_numel`. The sharded parameters
     replace the originals, which are freed.
   * the optimizer state is ``zeros_like`` of the sharded DTensor's local tensor: rank 0's is
     the full chunk, so it has the padded size too.
   * ``_fsdp_collectives.py`` ``foreach_all_gather``: per unit (FSDPParamGroup), one flat
-    all-gather output of ``sum(padded shard numel) * N`` elements; ``foreach_all_gather_copy_out``
+    all-gather output of ``sum(padded shard numel) * D`` elements; ``foreach_all_gather_copy_out``
     then copies it into per-parameter unsharded tensors (``FSDPParam.all_gather_outputs``,
     padded unsharded size, re-allocated by ``alloc_storage`` at each unshard). During the
     copy-out both exist: twice the unit. In the forward, ``wait_for_unshard`` keeps the flat
     buffer (``comm_ctx.all_gather_state``) until the *next* unit's copy-out, and the root's
     post-forward frees the last one (``_fsdp_state._post_forward``), which for a causal LM is
     after the loss (computed inside the root's forward). In the backward it is freed right
-    after the copy-out. With ``N = 1`` (``FSDPParamGroup.unshard``) there is no all-gather and
+    after the copy-out. With ``D = 1`` (``FSDPParamGroup.unshard``) there is no all-gather and
     no flat buffer: ``wait_for_unshard`` copies the shard straight into the unsharded tensors.
   * the root's parameters (embeddings, final norm; the tied LM head) are not resharded after
     the forward when ``reshard_after_forward`` is left to its default (``_fsdp_state``
@@ -54,17 +54,17 @@ FSDP2 (``torch/distributed/fsdp/_fully_shard/``)
     unsharded until their post-backward: the whole model, unsharded, at the loss.
   * backward (``FSDPParamGroup.pre_backward`` / ``_backward_prefetch``): unit i is
     all-gathered again (ZeRO-3) and unit i-1's all-gather is issued at once (explicit
-    prefetch): its flat buffer is alive during unit i's backward (N > 1).
+    prefetch): its flat buffer is alive during unit i's backward (D > 1).
   * ``foreach_reduce``: at a unit's post-backward its autograd gradients (unsharded, one tensor
     per parameter) are copied into one flat reduce-scatter input of the padded unsharded
-    size, then freed; the output, ``sum(padded numel) / N`` elements, is *one* allocation per
+    size, then freed; the output, ``sum(padded numel) / D`` elements, is *one* allocation per
     unit, and the sharded ``.grad`` tensors are views into it. The reduce-scatter input is
     kept until the next unit's post-backward (``reduce_scatter_max_input_buffers`` = 1); the
     root's (reduced last) is freed by the final callback. The root's gradients (for GPT-2 the
     tied embedding's, made by the LM head at the start of the backward) are unsharded until
     the root's post-backward at the very end.
 
-The N = 1 runs on an H100 (``modelnotes/data/sharding_h100_n1.json``, torch 2.11, GPT-2 fp32
+The D = 1 runs on an H100 (``modelnotes/data/sharding_h100_n1.json``, torch 2.11, GPT-2 fp32
 AdamW, B = 2 and 8, S = 1024) check the ledger: every phase of ``fsdp`` and ``fsdp``
 without resharding within 14 MiB, the peaks within 0.3% (the root's unsharded parameters,
 150 MiB, and, without resharding, the whole model's, 475 MiB, on top of the one-GPU step, as
@@ -102,7 +102,7 @@ DDP_FIRST_BUCKET = 1 * MiB  # torch.distributed._DEFAULT_FIRST_BUCKET_BYTES
 
 def shard_numel(shape: tuple[int, ...], gpus: int) -> int:
     """Elements of rank 0's shard of a parameter of *shape* (FSDP2: ``torch.chunk`` along dim
-    0, padded to ``ceil(d0 / N)`` rows).
+    0, padded to ``ceil(d0 / D)`` rows).
 
     >>> shard_numel((50257, 768), 8), 50257 * 768 / 8  # 6283 rows, not 6282.125
     (4825344, 4824672.0)
@@ -373,7 +373,7 @@ def zero_bytes_per_param(gpus: int, stage: int, recipe: str = "mixed") -> float:
 
 
 def zero_table(gpus: list[int], recipe: str = "mixed") -> list[list]:
-    """Rows [N, stage 0, 1, 2, 3] of bytes per parameter per GPU.
+    """Rows [D, stage 0, 1, 2, 3] of bytes per parameter per GPU.
 
     >>> zero_table([1, 8])[1]
     [8, 16.0, 5.5, 3.75, 2.0]
@@ -396,7 +396,7 @@ class Projection:
     name: str
     parameters: int
     gpus: int
-    states: float  # weights + gradients + optimizer state, sharded: 16 P / N
+    states: float  # weights + gradients + optimizer state, sharded: 16 N / D
     unsharded: float  # two layers all-gathered (current + prefetch) and one layer's gradients
     activations: float  # one sequence per GPU, FlashAttention, all layers
 
@@ -409,8 +409,8 @@ def projection(name: str, gpus: int, *, batch: int = 1, seq: int = 4096,
                recipe: str = "mixed") -> Projection:
     """Per-GPU memory of *name* (a ``params.named_config``) under ZeRO-3 on *gpus* GPUs.
 
-    The states are ``16 P / N`` bytes (no padding: it is below a row per tensor); a layer
-    is taken as ``P / L`` parameters, all its experts included, since FSDP all-gathers a whole
+    The states are ``16 N / D`` bytes (no padding: it is below a row per tensor); a layer
+    is taken as ``N / L`` parameters, all its experts included, since FSDP all-gathers a whole
     block unless the experts are sharded another way (expert parallelism); two layers'
     16-bit weights are unsharded at once (the current one and the prefetched one) and one
     layer's 16-bit gradients before their reduce-scatter. Activations: :func:`korthikanti_layer`
