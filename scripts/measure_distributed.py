@@ -161,11 +161,11 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.out).write_text(json.dumps(doc, indent=1, default=str) + "\n")
         r = gathered[0]
         if "peak_bytes" in r and r.get("peak_bytes") is not None:
-            print(f"{r.get('label')} N={len(gathered)} {args.shard}: peak "
+            print(f"{r.get('label')} on {len(gathered)} GPU(s) {args.shard}: peak "
                   f"{r['peak_bytes'] / 2**30:.3f} GiB ({r.get('peak_phase')})", flush=True)
         else:
-            print(f"{r.get('label')} N={len(gathered)} {args.shard}: ran on {r.get('device')}",
-                  flush=True)
+            print(f"{r.get('label')} on {len(gathered)} GPU(s) {args.shard}: ran on "
+                  f"{r.get('device')}", flush=True)
     dist.barrier()
     dist.destroy_process_group()
     return 0

@@ -234,7 +234,7 @@ def predict_sharded(model, gpus: int = 1, shard: str = "none", *,
     weights, grads, state, temps = _split(base, dtype, s.optimizer, ledger.parameters)
     rest = base.components["other"]
     saved, f_trans, b_trans = ledger.saved, ledger.forward_transient, ledger.backward_transient
-    label = f"{base.label} N={gpus} {shard}" + (
+    label = f"{base.label} on {gpus} GPU{'s' if gpus > 1 else ''} {shard}" + (
         "" if shard != "fsdp" else (" reshard" if reshard_after_forward else " no-reshard"))
     common = dict(label=label, gpus=gpus, shard=shard, base=base)
 
