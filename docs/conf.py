@@ -74,8 +74,9 @@ if not PROVENANCE.measured_on_gpu:
     html_theme_options["announcement"] = (
         "<strong>Preview built without a GPU.</strong> Every structure, shape and parameter "
         "count on this site is computed as usual, but the measured figures (GPU memory, "
-        "timings, anything labelled <em>measured</em>) ran on the CPU or were skipped: they "
-        "are not GPU measurements. The published book is built on an NVIDIA GPU.")
+        "timings, anything labelled <em>measured</em>) ran on the CPU or were skipped, or, "
+        "where a page says so, are the H100 measurements committed with the package, not "
+        "measurements of this build. The published book is built on an NVIDIA GPU.")
 html_context = {"modelnotes_provenance": PROVENANCE.as_dict()}
 
 

@@ -185,7 +185,9 @@ def page_start(gpu: bool = False) -> torch.device:
         line = f"**Where these numbers come from.** {info.sentence()}"
     else:
         line = (f"**Preview, no GPU.** Structure and parameter counts below are exact; any "
-                f"figure labelled *measured* ran on the CPU and is not a GPU measurement. "
+                f"figure labelled *measured* ran on the CPU and is not a GPU measurement, "
+                f"unless the page says it is one of the H100 measurements committed with the "
+                f"package. "
                 f"{info.sentence()}")
     display(Markdown(f"<div class='modelnotes-where'>\n\n{line}\n\n</div>"))
     return device
