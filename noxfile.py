@@ -32,9 +32,9 @@ def _in_venv(session: nox.Session) -> bool:
     return not isinstance(session.virtualenv, nox.virtualenv.PassthroughEnv)
 
 
-def _book_env(session: nox.Session) -> dict[str, str]:
+def _book_env(session: nox.Session) -> tuple[str, dict[str, str]]:
     """Create or update the shared environment: the package, editable, with its tests and docs
-    extras. Return the variables that put it first on PATH for `session.run`."""
+    extras. Return its Python and the variables that put it first on PATH for `session.run`."""
     python = BOOK_ENV / "bin" / "python"
     if not python.exists():
         session.run(sys.executable, "-m", "venv", str(BOOK_ENV), external=True)
@@ -44,14 +44,15 @@ def _book_env(session: nox.Session) -> dict[str, str]:
         session.run(str(python), "-m", "pip", "install", "--no-cache-dir", "-e",
                     f"{ROOT}[tests,docs]", external=True)
         stamp.write_text(wanted)
-    return {"VIRTUAL_ENV": str(BOOK_ENV),
-            "PATH": os.pathsep.join([str(BOOK_ENV / "bin"), os.environ.get("PATH", "")])}
+    return str(python), {"VIRTUAL_ENV": str(BOOK_ENV),
+                         "PATH": os.pathsep.join([str(BOOK_ENV / "bin"),
+                                                  os.environ.get("PATH", "")])}
 
 
 def _install(session: nox.Session) -> tuple[str, dict[str, str]]:
     """The Python to run things with, and the environment variables to run it under."""
     if _in_venv(session):
-        return str(BOOK_ENV / "bin" / "python"), _book_env(session)
+        return _book_env(session)
     session.log("--no-venv: using the packages already installed, with src/ on PYTHONPATH")
     pythonpath = os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))
     return sys.executable, {"PYTHONPATH": pythonpath}  # nox's own interpreter has the packages

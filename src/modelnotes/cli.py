@@ -344,8 +344,6 @@ def _block_text(fmt) -> str:
     return "\n".join(lines)
 
 
-
-
 def _positive(text: str) -> int:
     try:
         value = int(text)
